@@ -1,0 +1,407 @@
+"""The evaluator: where a request may go (:func:`plan`) and where it goes (:func:`decide`).
+
+Order of work for one request::
+
+    intent  (explicit > detection rules > default)
+      -> classification (unknown or missing: the strictest, i.e. allowed by every class)
+      -> consumer access
+      -> first matching route (ascending ``order``)
+      -> candidates: targets, fallback chain, experiment candidate, shadows
+           each through the same hard filters:
+           classification, capabilities, context window, output limit, language, max cost
+      -> arms with expected fractions (weighted split, live experiment)
+      -> decide(): one arm drawn by a sticky hash; shadows drawn likewise
+
+The hard filters run on *every* candidate, so no path (primary, fallback,
+experiment arm, shadow) can reach a model the classification forbids. The
+module is pure: no I/O, no clock, no randomness but the stable hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from routectl.core.policy import ConsumerInfo, ModelInfo, Policy, RouteInfo
+from routectl.core.request import Arm, Decision, Request, RoutePlan, ShadowTarget, TraceStep
+
+_NO_TRIGGERS: frozenset[str] = frozenset()
+
+
+def bucket(key: str) -> float:
+    """A stable number in [0, 1) for a sticky key: same key, same arm, every run."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 18446744073709551616.0
+
+
+def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:
+    if request.intent:
+        if request.intent in policy.intents:
+            return request.intent, TraceStep(
+                "intent.explicit", "intent {} (given)", (request.intent,)
+            )
+        return request.intent, TraceStep(
+            "intent.unknown", "intent {} (given, but no Intent defines it)", (request.intent,)
+        )
+    prompt = (request.prompt or "").lower()
+    for intent in policy.intents.values():
+        if prompt and any(k in prompt for k in intent.keywords):
+            return intent.name, TraceStep("intent.keyword", "intent {} (keyword)", (intent.name,))
+        if prompt and any(p.search(prompt) for p in intent.patterns):
+            return intent.name, TraceStep("intent.regex", "intent {} (pattern)", (intent.name,))
+        if request.language and request.language in intent.languages:
+            return intent.name, TraceStep(
+                "intent.language", "intent {} (language {})", (intent.name, request.language)
+            )
+    if policy.default_intent:
+        return policy.default_intent, TraceStep(
+            "intent.default", "intent {} (default)", (policy.default_intent,)
+        )
+    return None, TraceStep("intent.none", "no intent given, detected or defaulted")
+
+
+def _unroutable(
+    policy_intent: str | None,
+    classification: str | None,
+    route: str | None,
+    trace: list[TraceStep],
+    reason: str,
+    code: str,
+) -> RoutePlan:
+    trace.append(TraceStep(code, "{}", (reason,)))
+    return RoutePlan(
+        intent=policy_intent,
+        classification=classification,
+        route=route,
+        arms=(),
+        experiment=None,
+        experiment_sticky_by=None,
+        route_sticky_by="request_id",
+        shadows=(),
+        triggers=_NO_TRIGGERS,
+        trace=tuple(trace),
+        unroutable_reason=reason,
+    )
+
+
+def _route_matches(route: RouteInfo, request: Request, consumer: ConsumerInfo | None) -> bool:
+    if route.languages and request.language not in route.languages:
+        return False
+    if route.consumers and request.consumer not in route.consumers:
+        return False
+    if route.teams and (consumer is None or consumer.team not in route.teams):
+        return False
+    return all(request.metadata.get(key) == value for key, value in route.metadata)
+
+
+def _reject(
+    policy: Policy,
+    model: ModelInfo,
+    allowed: frozenset[str],
+    classification: str | None,
+    requires: frozenset[str],
+    route: RouteInfo,
+    request: Request,
+) -> TraceStep | None:
+    """Why ``model`` may not serve ``request`` on ``route`` (None: it may)."""
+    name = model.name
+    if name not in allowed:
+        why = policy.why_forbidden(classification, name) or "not allowed"
+        return _filtered(name, "classification {}: {}", classification or "(unknown)", why)
+    if not requires <= model.capabilities:
+        missing = ", ".join(sorted(requires - model.capabilities))
+        return _filtered(name, "lacks capability {}", missing)
+    needed = request.input_tokens + request.output_tokens
+    if needed > model.context_window:
+        return _filtered(name, "context window {:,} < {:,} tokens", model.context_window, needed)
+    if route.min_context_window and model.context_window < route.min_context_window:
+        return _filtered(name, "context window {:,} below route minimum", model.context_window)
+    if request.output_tokens > model.max_output_tokens:
+        return _filtered(
+            name, "max output {:,} < {:,} tokens", model.max_output_tokens, request.output_tokens
+        )
+    if request.language and model.languages and request.language not in model.languages:
+        return _filtered(name, "does not serve language {}", request.language)
+    if route.max_cost_per_request is not None:
+        cost = model.cost(request.input_tokens, request.output_tokens)
+        if cost > route.max_cost_per_request:
+            return _filtered(
+                name, "cost ${:.4f} above route maximum ${}", cost, route.max_cost_per_request
+            )
+    return None
+
+
+def _filtered(model: str, template: str, *args: object) -> TraceStep:
+    return TraceStep("filter", "{} filtered out: " + template, (model, *args), model)
+
+
+class _Split(tuple):
+    """Formats a weighted split for the trace only when it is read."""
+
+    def __format__(self, spec: str) -> str:
+        return ", ".join(f"{model} {fraction:.0%}" for model, fraction in self)
+
+
+def plan(policy: Policy, request: Request) -> RoutePlan:
+    """Every target ``request`` may reach, with the share of traffic each gets."""
+    trace: list[TraceStep] = []
+    intent, step = resolve_intent(policy, request)
+    trace.append(step)
+
+    classification = request.classification
+    if classification not in policy.classifications:
+        classification = None
+        if policy.classifications:
+            trace.append(
+                TraceStep(
+                    "classification.strictest",
+                    "classification {} is not defined: treated as the strictest "
+                    "(allowed only where every class is allowed)",
+                    (request.classification or "(missing)",),
+                )
+            )
+    else:
+        trace.append(TraceStep("classification", "classification {}", (classification,)))
+
+    consumer = None
+    if request.consumer is not None:
+        consumer = policy.consumers.get(request.consumer)
+        if consumer is None:
+            return _unroutable(
+                intent,
+                classification,
+                None,
+                trace,
+                f"unknown consumer {request.consumer}",
+                "consumer.unknown",
+            )
+        if consumer.intents and intent not in consumer.intents:
+            return _unroutable(
+                intent,
+                classification,
+                None,
+                trace,
+                f"consumer {consumer.name} may not use intent {intent}",
+                "consumer.intent",
+            )
+        if consumer.classifications and request.classification not in consumer.classifications:
+            return _unroutable(
+                intent,
+                classification,
+                None,
+                trace,
+                f"consumer {consumer.name} may not send {request.classification or '(unknown)'} "
+                "data",
+                "consumer.classification",
+            )
+
+    route = None
+    for candidate_route in policy.routes_for(intent, classification):
+        if _route_matches(candidate_route, request, consumer):
+            route = candidate_route
+            break
+    if route is None:
+        return _unroutable(intent, classification, None, trace, "no route matches", "route.none")
+    trace.append(TraceStep("route.match", "route {} (order {})", (route.name, route.order)))
+
+    allowed = policy.allowed_models(classification)
+    requires = route.requires | request.requires
+    intent_info = policy.intents.get(intent) if intent else None
+    if intent_info is not None:
+        requires = requires | intent_info.requires
+    verdicts: dict[str, TraceStep | None] = {}
+
+    def eligible(name: str) -> bool:
+        if name not in verdicts:
+            reason = _reject(
+                policy, policy.models[name], allowed, classification, requires, route, request
+            )
+            verdicts[name] = reason
+            if reason is not None:
+                trace.append(reason)
+        return verdicts[name] is None
+
+    # One entry per target group: the first eligible model of the group serves it.
+    groups: list[tuple[str, int | None]] = []
+    for group in route.targets:
+        chosen = next((name for name in group.models if eligible(name)), None)
+        if chosen is not None:
+            groups.append((chosen, group.weight))
+    chain = [name for name in route.fallback_chain if eligible(name)]
+
+    if route.strategy == "cheapest":
+        groups.sort(
+            key=lambda g: (
+                policy.models[g[0]].cost(request.input_tokens, request.output_tokens),
+                policy.models[g[0]].tier_rank,
+                g[0],
+            )
+        )
+    ordered = _dedupe([name for name, _ in groups])
+    if not ordered and not chain:
+        return _unroutable(
+            intent,
+            classification,
+            route.name,
+            trace,
+            f"route {route.name}: no eligible model",
+            "route.no_eligible",
+        )
+
+    arms: list[Arm]
+    if route.strategy == "weighted" and groups:
+        total = sum(weight or 0 for _, weight in groups)
+        weighted = [(name, weight or 0) for name, weight in groups if (weight or 0) > 0]
+        if total <= 0 or not weighted:
+            weighted = [(ordered[0], 1)]
+            total = 1
+        arms = []
+        for name, weight in weighted:
+            rest = [n for n, _ in sorted(groups, key=lambda g: -(g[1] or 0)) if n != name]
+            arms.append(Arm(name, weight / total, name, tuple(_dedupe(rest + chain, exclude=name))))
+        trace.append(
+            TraceStep(
+                "strategy.weighted",
+                "weighted split {}",
+                (_Split(tuple((a.primary, a.fraction) for a in arms)),),
+            )
+        )
+    else:
+        primary = ordered[0] if ordered else chain[0]
+        arms = [Arm("primary", 1.0, primary, tuple(_dedupe(ordered + chain, exclude=primary)))]
+        trace.append(
+            TraceStep(
+                f"strategy.{route.strategy}", "{}: primary {}", (route.strategy, primary), primary
+            )
+        )
+
+    experiment_arm = None
+    experiment_sticky = None
+    shadows: list[ShadowTarget] = []
+    for experiment in route.experiments:
+        if not eligible(experiment.candidate):
+            trace.append(
+                TraceStep(
+                    "experiment.skipped",
+                    "experiment {}: candidate {} not eligible",
+                    (experiment.name, experiment.candidate),
+                    experiment.candidate,
+                )
+            )
+            continue
+        if experiment.mode == "shadow":
+            shadows.append(
+                ShadowTarget(
+                    experiment.candidate, experiment.fraction, f"experiment:{experiment.name}"
+                )
+            )
+            continue
+        if experiment_arm is not None:
+            continue  # one live experiment per route; lint reports the overlap
+        control = max(arms, key=lambda a: a.fraction)
+        experiment_arm = Arm(
+            "candidate",
+            experiment.fraction,
+            experiment.candidate,
+            tuple(_dedupe([control.primary, *control.fallbacks], exclude=experiment.candidate)),
+            experiment.name,
+        )
+        experiment_sticky = experiment.sticky_by
+        trace.append(
+            TraceStep(
+                "experiment.live",
+                "experiment {}: {:.1%} to {} (sticky by {})",
+                (experiment.name, experiment.fraction, experiment.candidate, experiment.sticky_by),
+                experiment.candidate,
+            )
+        )
+    for model, fraction in route.shadows:
+        if eligible(model):
+            shadows.append(ShadowTarget(model, fraction, f"route:{route.name}"))
+    return RoutePlan(
+        intent=intent,
+        classification=classification,
+        route=route.name,
+        arms=tuple(arms),
+        experiment=experiment_arm,
+        experiment_sticky_by=experiment_sticky,
+        route_sticky_by=route.sticky_by,
+        shadows=tuple(shadows),
+        triggers=route.triggers,
+        trace=tuple(trace),
+    )
+
+
+def _dedupe(names: list[str], exclude: str | None = None) -> list[str]:
+    seen = {exclude} if exclude else set()
+    out = []
+    for name in names:
+        if name not in seen:
+            seen.add(name)
+            out.append(name)
+    return out
+
+
+def sticky_key(request: Request, sticky_by: str | None) -> str:
+    if sticky_by == "consumer" and request.consumer:
+        return request.consumer
+    if sticky_by == "session" and request.session:
+        return request.session
+    return request.request_id or ""
+
+
+def choose(route_plan: RoutePlan, request: Request) -> Decision:
+    """Draw one arm and the shadows of ``route_plan`` for ``request``."""
+    if not route_plan.routable:
+        return Decision(
+            intent=route_plan.intent,
+            classification=route_plan.classification,
+            route=route_plan.route,
+            primary=None,
+            fallbacks=(),
+            shadows=(),
+            arm=None,
+            experiment=None,
+            triggers=route_plan.triggers,
+            trace=route_plan.trace,
+            unroutable_reason=route_plan.unroutable_reason,
+        )
+    arm = route_plan.arms[0]
+    experiment = route_plan.experiment
+    if experiment is not None and (
+        bucket(f"{experiment.experiment}:{sticky_key(request, route_plan.experiment_sticky_by)}")
+        < experiment.fraction
+    ):
+        arm = experiment
+    elif len(route_plan.arms) > 1:
+        point = bucket(f"{route_plan.route}:{sticky_key(request, route_plan.route_sticky_by)}")
+        cumulative = 0.0
+        for candidate in route_plan.arms:
+            cumulative += candidate.fraction
+            if point < cumulative:
+                arm = candidate
+                break
+        else:
+            arm = route_plan.arms[-1]
+    shadows = tuple(
+        s.model
+        for s in route_plan.shadows
+        if s.model != arm.primary
+        and bucket(f"shadow:{s.source}:{s.model}:{request.request_id or ''}") < s.fraction
+    )
+    return Decision(
+        intent=route_plan.intent,
+        classification=route_plan.classification,
+        route=route_plan.route,
+        primary=arm.primary,
+        fallbacks=arm.fallbacks,
+        shadows=shadows,
+        arm=arm.label,
+        experiment=arm.experiment,
+        triggers=route_plan.triggers,
+        trace=route_plan.trace,
+    )
+
+
+def decide(policy: Policy, request: Request) -> Decision:
+    """Where ``request`` goes: deterministic for the same policy and request."""
+    return choose(plan(policy, request), request)

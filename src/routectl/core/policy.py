@@ -1,0 +1,397 @@
+"""Resolve validated documents into a policy the evaluator can run fast.
+
+Resolution does the work that does not depend on a request once: joins models
+to their providers and tiers, expands tier targets, sorts routes, and computes
+for every data classification the set of models it may reach. Dangling
+references are dropped here (a target naming an unknown model can never be
+chosen), and reported by lint's RT001 rule; resolution itself never fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routectl.core import manifest as m
+from routectl.core.regions import satisfies
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    provider: str
+    upstream_model: str
+    tier: str | None
+    tier_rank: int
+    capabilities: frozenset[str]
+    languages: frozenset[str]
+    open_weight: bool
+    context_window: int
+    max_output_tokens: int
+    price_input: float  # USD per 1M tokens
+    price_output: float
+    price_cached_input: float | None
+    ttft_ms: float | None
+    output_tokens_per_second: float | None
+    jurisdiction: str
+    hosting: str
+    certifications: frozenset[str]  # the model's and its provider's
+    rpm: int | None
+    tpm: int | None
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
+
+    def latency_ms(self, output_tokens: int) -> float | None:
+        if self.ttft_ms is None or not self.output_tokens_per_second:
+            return None
+        return self.ttft_ms + 1000.0 * output_tokens / self.output_tokens_per_second
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    name: str
+    type: str
+    base_url: str
+    jurisdiction: str
+    hosting: str
+    certifications: frozenset[str]
+    api_key_ref: str | None
+    header_refs: tuple[tuple[str, str], ...]
+    rpm: int | None
+    tpm: int | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationInfo:
+    name: str
+    jurisdictions: frozenset[str]
+    hosting: frozenset[str]
+    certifications: frozenset[str]
+    open_weight_only: bool
+
+    def allows(self, model: ModelInfo) -> str | None:
+        """None when allowed, else why not."""
+        if self.jurisdictions and not satisfies(model.jurisdiction, self.jurisdictions):
+            return (
+                f"jurisdiction {model.jurisdiction} not in {', '.join(sorted(self.jurisdictions))}"
+            )
+        if self.hosting and model.hosting not in self.hosting:
+            return f"hosting {model.hosting} not in {', '.join(sorted(self.hosting))}"
+        missing = self.certifications - model.certifications
+        if missing:
+            return f"missing certification {', '.join(sorted(missing))}"
+        if self.open_weight_only and not model.open_weight:
+            return "not an open-weight model"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class IntentInfo:
+    name: str
+    requires: frozenset[str]
+    keywords: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    languages: frozenset[str]
+    default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TargetGroup:
+    """A route target: one model, or a tier's models cheapest first."""
+
+    label: str
+    models: tuple[str, ...]
+    weight: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentInfo:
+    name: str
+    route: str
+    candidate: str
+    fraction: float
+    mode: str
+    sticky_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    name: str
+    order: int
+    position: int  # index in the evaluation order
+    intents: frozenset[str]
+    classifications: frozenset[str]
+    languages: frozenset[str]
+    consumers: frozenset[str]
+    teams: frozenset[str]
+    metadata: tuple[tuple[str, str], ...]
+    strategy: str
+    targets: tuple[TargetGroup, ...]
+    fallback_chain: tuple[str, ...]
+    triggers: frozenset[str]
+    shadows: tuple[tuple[str, float], ...]  # (model, fraction)
+    max_cost_per_request: float | None
+    min_context_window: int | None
+    requires: frozenset[str]
+    sticky_by: str
+    experiments: tuple[ExperimentInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str
+    team: str | None
+    api_key_ref: str | None
+    anonymous: bool
+    intents: frozenset[str]
+    classifications: frozenset[str]
+    monthly_budget_usd: float | None
+
+
+@dataclass
+class Policy:
+    providers: dict[str, ProviderInfo]
+    models: dict[str, ModelInfo]
+    classifications: dict[str, ClassificationInfo]
+    intents: dict[str, IntentInfo]
+    tiers: dict[str, int]
+    routes: tuple[RouteInfo, ...]
+    experiments: dict[str, ExperimentInfo]
+    consumers: dict[str, ConsumerInfo]
+    default_intent: str | None
+    # classification name (None: unknown/missing = strictest) -> models it may reach
+    allowed: dict[str | None, frozenset[str]] = field(default_factory=dict)
+    _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def allowed_models(self, classification: str | None) -> frozenset[str]:
+        key = classification if classification in self.classifications else None
+        return self.allowed[key]
+
+    def routes_for(self, intent: str | None, classification: str | None) -> tuple[RouteInfo, ...]:
+        """Routes whose intent and classification match, in order (memoised)."""
+        key = (intent, classification)
+        hit = self._route_index.get(key)
+        if hit is None:
+            hit = tuple(
+                r
+                for r in self.routes
+                if (not r.intents or intent in r.intents)
+                and (not r.classifications or classification in r.classifications)
+            )
+            self._route_index[key] = hit
+        return hit
+
+    def why_forbidden(self, classification: str | None, model: str) -> str | None:
+        """Why ``classification`` may not reach ``model`` (None when it may)."""
+        info = self.models[model]
+        if classification in self.classifications:
+            return self.classifications[classification].allows(info)
+        for cls in self.classifications.values():
+            reason = cls.allows(info)
+            if reason is not None:
+                return f"unknown classification is treated as the strictest; {cls.name}: {reason}"
+        return None
+
+
+def _blended_price(model: ModelInfo) -> float:
+    # A 3:1 input:output blend, the usual way list prices are compared.
+    return (3 * model.price_input + model.price_output) / 4
+
+
+def resolve(documents: Iterable[Any]) -> Policy:
+    """Build a :class:`Policy` from document models (first definition of a name wins)."""
+    by_kind: dict[str, dict[str, Any]] = {kind: {} for kind in m.KINDS}
+    order: list[Any] = []
+    for doc in documents:
+        bucket = by_kind[doc.kind]
+        if doc.metadata.name not in bucket:
+            bucket[doc.metadata.name] = doc
+            order.append(doc)
+
+    tiers = {name: doc.spec.rank for name, doc in by_kind["Tier"].items()}
+    providers = {name: _provider(doc) for name, doc in by_kind["Provider"].items()}
+    models = {
+        name: _model(doc, providers[doc.spec.provider], tiers)
+        for name, doc in by_kind["Model"].items()
+        if doc.spec.provider in providers
+    }
+    classifications = {
+        name: _classification(doc) for name, doc in by_kind["Classification"].items()
+    }
+    intents = {name: _intent(doc) for name, doc in by_kind["Intent"].items()}
+    default_intent = next((i.name for i in intents.values() if i.default), None)
+    experiments = {
+        name: ExperimentInfo(
+            name,
+            doc.spec.route,
+            doc.spec.candidate,
+            doc.spec.percent / 100.0,
+            doc.spec.mode,
+            doc.spec.sticky_by,
+        )
+        for name, doc in by_kind["Experiment"].items()
+        if doc.spec.enabled
+    }
+    route_docs = sorted(
+        (doc for doc in order if doc.kind == "Route"),
+        key=lambda doc: doc.spec.order,  # stable: ties keep file order
+    )
+    routes = tuple(
+        _route(doc, position, models, tiers, experiments) for position, doc in enumerate(route_docs)
+    )
+    consumers = {name: _consumer(doc) for name, doc in by_kind["Consumer"].items()}
+
+    allowed: dict[str | None, frozenset[str]] = {
+        name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
+        for name, cls in classifications.items()
+    }
+    strictest = frozenset(models)
+    for names in allowed.values():
+        strictest &= names
+    allowed[None] = strictest
+    return Policy(
+        providers=providers,
+        models=models,
+        classifications=classifications,
+        intents=intents,
+        tiers=tiers,
+        routes=routes,
+        experiments=experiments,
+        consumers=consumers,
+        default_intent=default_intent,
+        allowed=allowed,
+    )
+
+
+def _provider(doc: m.Provider) -> ProviderInfo:
+    spec = doc.spec
+    return ProviderInfo(
+        name=doc.metadata.name,
+        type=spec.type.value,
+        base_url=spec.base_url,
+        jurisdiction=spec.jurisdiction,
+        hosting=spec.hosting.value,
+        certifications=frozenset(spec.certifications),
+        api_key_ref=spec.credentials.api_key,
+        header_refs=tuple(sorted(spec.credentials.headers.items())),
+        rpm=spec.rate_limits.rpm,
+        tpm=spec.rate_limits.tpm,
+        timeout_seconds=spec.timeout_seconds,
+    )
+
+
+def _model(doc: m.Model, provider: ProviderInfo, tiers: dict[str, int]) -> ModelInfo:
+    spec = doc.spec
+    return ModelInfo(
+        name=doc.metadata.name,
+        provider=provider.name,
+        upstream_model=spec.upstream_model,
+        tier=spec.tier,
+        tier_rank=tiers.get(spec.tier, 1_000_000) if spec.tier else 1_000_000,
+        capabilities=frozenset(c.value for c in spec.capabilities),
+        languages=frozenset(spec.languages),
+        open_weight=spec.open_weight,
+        context_window=spec.context_window,
+        max_output_tokens=spec.max_output_tokens,
+        price_input=spec.pricing.input,
+        price_output=spec.pricing.output,
+        price_cached_input=spec.pricing.cached_input,
+        ttft_ms=spec.latency.ttft_ms if spec.latency else None,
+        output_tokens_per_second=spec.latency.output_tokens_per_second if spec.latency else None,
+        jurisdiction=provider.jurisdiction,
+        hosting=provider.hosting,
+        certifications=frozenset(spec.certifications) | provider.certifications,
+        rpm=spec.rate_limits.rpm,
+        tpm=spec.rate_limits.tpm,
+    )
+
+
+def _classification(doc: m.Classification) -> ClassificationInfo:
+    allow = doc.spec.allow
+    return ClassificationInfo(
+        name=doc.metadata.name,
+        jurisdictions=frozenset(allow.jurisdictions),
+        hosting=frozenset(h.value for h in allow.hosting),
+        certifications=frozenset(allow.certifications),
+        open_weight_only=allow.open_weight_only,
+    )
+
+
+def _intent(doc: m.Intent) -> IntentInfo:
+    spec = doc.spec
+    return IntentInfo(
+        name=doc.metadata.name,
+        requires=frozenset(c.value for c in spec.requires),
+        keywords=tuple(k.lower() for k in spec.detect.keywords),
+        patterns=tuple(re.compile(p, re.IGNORECASE) for p in spec.detect.regex),
+        languages=frozenset(spec.detect.languages),
+        default=spec.default,
+    )
+
+
+def tier_models(tier: str, models: dict[str, ModelInfo]) -> tuple[str, ...]:
+    members = [model for model in models.values() if model.tier == tier]
+    members.sort(key=lambda model: (_blended_price(model), model.name))
+    return tuple(model.name for model in members)
+
+
+def _route(
+    doc: m.Route,
+    position: int,
+    models: dict[str, ModelInfo],
+    tiers: dict[str, int],
+    experiments: dict[str, ExperimentInfo],
+) -> RouteInfo:
+    spec = doc.spec
+    groups: list[TargetGroup] = []
+    for target in spec.targets:
+        if target.model is not None:
+            names: Sequence[str] = (target.model,) if target.model in models else ()
+            label = target.model
+        else:
+            names = tier_models(target.tier or "", models)
+            label = f"tier:{target.tier}"
+        groups.append(TargetGroup(label, tuple(names), target.weight))
+    name = doc.metadata.name
+    return RouteInfo(
+        name=name,
+        order=spec.order,
+        position=position,
+        intents=frozenset(spec.match.intents),
+        classifications=frozenset(spec.match.classifications),
+        languages=frozenset(spec.match.languages),
+        consumers=frozenset(spec.match.consumers),
+        teams=frozenset(spec.match.teams),
+        metadata=tuple(sorted(spec.match.metadata.items())),
+        strategy=spec.strategy,
+        targets=tuple(groups),
+        fallback_chain=tuple(n for n in spec.fallback.chain if n in models),
+        triggers=frozenset(t.value for t in spec.fallback.on),
+        shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
+        max_cost_per_request=spec.constraints.max_cost_per_request,
+        min_context_window=spec.constraints.min_context_window,
+        requires=frozenset(c.value for c in spec.constraints.requires),
+        sticky_by=spec.sticky_by,
+        experiments=tuple(
+            e for e in experiments.values() if e.route == name and e.candidate in models
+        ),
+    )
+
+
+def _consumer(doc: m.Consumer) -> ConsumerInfo:
+    spec = doc.spec
+    return ConsumerInfo(
+        name=doc.metadata.name,
+        team=spec.team,
+        api_key_ref=spec.api_key,
+        anonymous=spec.anonymous,
+        intents=frozenset(spec.allow.intents),
+        classifications=frozenset(spec.allow.classifications),
+        monthly_budget_usd=spec.budget.monthly_usd if spec.budget else None,
+    )
