@@ -146,18 +146,19 @@ def _expand(node: Any, pattern: tuple[str, ...], prefix: tuple[str, ...], out: l
             _expand(node[key], rest, prefix + (key,), out)
 
 
-def _without_pushed_secrets(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A pushed secret is stored as {"fingerprint": ...}; the spec model wants a reference.
+# Stands in, inside a gateway's resolved policy, for a value pushed with
+# --push-secrets: the gateway reads the value from its store by resource and
+# field path (ConfigStore.secret_value), never from its environment.
+PUSHED_SECRET_REF = "env:ROUTECTL_PUSHED_SECRET"
 
-    The gateway resolves pushed values from its secret store, so the document
-    carries a placeholder reference ``pushed:`` is not valid syntax; use
-    ``env:ROUTECTL_PUSHED`` and let the gateway look the value up by resource.
-    """
+
+def _without_pushed_secrets(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A pushed secret is stored as {"fingerprint": ...}; the spec model wants a reference."""
     plain = json.loads(canonical_json(spec))
     for path in secret_paths(kind, plain):
         parent = plain
         for key in path[:-1]:
             parent = parent[key]
         if isinstance(parent[path[-1]], Mapping):
-            parent[path[-1]] = "env:ROUTECTL_PUSHED_SECRET"
+            parent[path[-1]] = PUSHED_SECRET_REF
     return plain
