@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,34 @@ def make_policy(tmp_path: Path):
         return policy_from_text(tmp_path / "policy", text)
 
     return make
+
+
+# ---------------------------------------------------------------- PostgreSQL
+# One throwaway server per session (tests/pgserver.py). Without PostgreSQL
+# installed its tests are skipped, except in CI (CI set), where that fails.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    import pgserver
+
+    try:
+        server = pgserver.start_server()
+    except pgserver.PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL: {exc}")
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_server) -> Callable[[], str]:
+    """Call it for another empty database on the session's server; returns its URL."""
+    return postgres_server.create_database
+
+
+@pytest.fixture(scope="session")
+def postgres_url(new_postgres_database) -> str:
+    """One database shared by the session; use new_postgres_database() for a clean one."""
+    return new_postgres_database()

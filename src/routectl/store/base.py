@@ -14,10 +14,17 @@ is not a secret and is stored and returned as is.
 Implementations: :mod:`routectl.store.sqlite` (default, one file) and
 :mod:`routectl.store.postgres` (several gateway replicas sharing one config).
 ``open_store(url)`` picks one by URL scheme.
+
+Optional: a store may offer ``wait_for_change(revision, timeout) -> int`` that
+blocks until the store is past ``revision`` (or ``timeout`` seconds pass) and
+returns the current revision; the PostgreSQL store does, with LISTEN/NOTIFY.
+:func:`wait_for_change` uses it when present and polls ``current_revision()``
+otherwise.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -106,3 +113,19 @@ class ConfigStore(Protocol):
         """A pushed secret's value, for the gateway's own data plane only."""
 
     def close(self) -> None: ...
+
+
+def wait_for_change(
+    store: ConfigStore, revision: int, timeout: float, poll_interval: float = 0.2
+) -> int:
+    """The current revision once it differs from ``revision``, or after ``timeout`` seconds."""
+    native = getattr(store, "wait_for_change", None)
+    if native is not None:
+        return int(native(revision, timeout))
+    deadline = time.monotonic() + timeout
+    while True:
+        current = store.current_revision()
+        left = deadline - time.monotonic()
+        if current != revision or left <= 0:
+            return current
+        time.sleep(min(poll_interval, left))

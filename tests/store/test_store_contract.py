@@ -1,14 +1,15 @@
-"""The SQLite store and the admin service over it: revisions, atomicity, write-only secrets."""
+"""Each store and the admin service over it: revisions, atomicity, write-only secrets."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from routectl.admin.service import AdminService, InvalidPayload
-from routectl.store.base import InvalidChange, StaleRevision
-from routectl.store.sqlite import SqliteStore
+from routectl.store import open_store
+from routectl.store.base import InvalidChange, StaleRevision, wait_for_change
 
 PROVIDER_SPEC = {
     "baseUrl": "https://api.example/v1",
@@ -27,8 +28,8 @@ def create_provider(name: str, spec=None) -> dict:
 
 
 @pytest.fixture
-def service(tmp_path):
-    store = SqliteStore(tmp_path / "gw.db")
+def service(store_url):
+    store = open_store(store_url)
     yield AdminService(store)
     store.close()
 
@@ -78,14 +79,15 @@ def test_update_of_missing_resource_is_invalid(service):
         service.apply({"author": "a", "operations": [op]}, 0)
 
 
-def test_racing_applies_exactly_one_wins(tmp_path):
-    path = tmp_path / "race.db"
-    SqliteStore(path).close()
+def test_racing_applies_exactly_one_wins(store_url):
+    open_store(store_url).close()
     outcomes: list[str] = []
+    start = threading.Barrier(10)
 
     def writer(i: int) -> None:
-        store = SqliteStore(path)
+        store = open_store(store_url)
         try:
+            start.wait()
             AdminService(store).apply(
                 {"author": f"w{i}", "operations": [create_provider(f"p{i}")]}, 0
             )
@@ -101,4 +103,29 @@ def test_racing_applies_exactly_one_wins(tmp_path):
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["stale"] * 9 + ["won"]
-    assert SqliteStore(path).current_revision() == 1
+    store = open_store(store_url)
+    assert store.current_revision() == 1
+    assert len(store.snapshot().resources) == 1
+    store.close()
+
+
+def test_a_replica_notices_a_new_revision(store_url):
+    writer, replica = open_store(store_url), open_store(store_url)
+    try:
+        assert wait_for_change(replica, 0, timeout=0.05) == 0  # nothing happened: times out
+        applied = threading.Timer(
+            0.2,
+            lambda: AdminService(writer).apply(
+                {"author": "a", "operations": [create_provider("p1")]}, 0
+            ),
+        )
+        started = time.monotonic()
+        applied.start()
+        assert wait_for_change(replica, 0, timeout=10) == 1
+        applied.join()
+        # Generous bound: replicas must pick a revision up within a second.
+        assert time.monotonic() - started < 1.2
+        assert "provider/p1" in replica.snapshot().resources
+    finally:
+        writer.close()
+        replica.close()
