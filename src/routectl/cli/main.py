@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "routectl.cli.explain_cmd",
     "routectl.cli.test_cmd",
     "routectl.cli.schema_cmd",
+    "routectl.cli.reconcile_cmd",
+    "routectl.cli.gateway_cmd",
 )
 
 for module_name in COMMAND_MODULES:

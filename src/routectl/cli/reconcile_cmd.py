@@ -1,0 +1,347 @@
+"""``routectl plan / apply / drift / diff``: reconcile a gateway with Git.
+
+Exit codes: plan --detailed-exitcode 0 no changes, 1 error, 2 changes; apply
+0 applied or nothing to do, 1 error (nothing written); drift 0 in sync, 1
+error, 2 drifted; diff --detailed-exitcode like plan. Every error, whatever
+its cause (manifests, gateway, plan file, secrets), is one located line on
+stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from routectl.admin.client import (
+    AdminBackend,
+    Conflict,
+    GatewayError,
+    backend_for,
+)
+from routectl.cli.common import Exit, print_load_errors, require_policy, stderr, stdout
+from routectl.core.state import Resource, desired_state
+from routectl.loader.git_source import GitSourceError, load_at_revision, load_ref_or_path
+from routectl.loader.yaml_source import load_paths
+from routectl.reconcile.apply import apply_plan, default_author
+from routectl.reconcile.drift import compute_drift
+from routectl.reconcile.plan import (
+    OptionsDoc,
+    PlanDoc,
+    PlanFileError,
+    SourceDoc,
+    load_plan,
+    looks_like_plan_file,
+    save_plan,
+)
+from routectl.reconcile.planner import default_owner, make_plan, read_live
+from routectl.reconcile.render.json import plan_json
+from routectl.reconcile.render.markdown import plan_markdown
+from routectl.reconcile.render.reports import drift_doc, print_drift, print_semantic
+from routectl.reconcile.render.text import print_plan
+from routectl.reconcile.secrets import SecretError
+from routectl.reconcile.semantic import semantic_diff
+from routectl.store import DEFAULT_STORE_URL
+
+DETAILED_CHANGES = 2
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Failure(Exception):
+    """A one-line error for the user: printed, exit 1."""
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    try:
+        yield
+    except (Failure, GatewayError, PlanFileError, SecretError, GitSourceError) as exc:
+        stderr.print(Text("error: ", style="bold red") + Text(str(exc)))
+        raise typer.Exit(Exit.FAILED) from None
+
+
+GATEWAY_OPT = typer.Option(
+    None, "--gateway", envvar="ROUTECTL_GATEWAY", help="Admin URL of a routectl gateway."
+)
+STORE_OPT = typer.Option(
+    DEFAULT_STORE_URL, "--store", help="Local store used when no --gateway is given."
+)
+OWNER_OPT = typer.Option(
+    None, "--owner", help="Namespace owning the resources (default: git repo + policy path)."
+)
+REF_OPT = typer.Option(None, "--ref", help="Read the manifests at this git revision.")
+
+
+def _locator(gateway: str | None, store: str) -> str:
+    if gateway and not gateway.startswith(("http://", "https://")):
+        raise Failure(
+            f"--gateway {gateway!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8080 "
+            "(or use --store for a local store)"
+        )
+    return gateway or store
+
+
+def _backend(locator: str) -> AdminBackend:
+    return backend_for(locator, os.environ.get("ROUTECTL_TOKEN"))
+
+
+def _desired(
+    path: str, ref: str | None, owner: str | None
+) -> tuple[dict[str, Resource], str, SourceDoc]:
+    """The manifests' desired state; load or lint errors print located and exit 1."""
+    if ref:
+        result, where = load_at_revision(path, ref)
+        source = SourceDoc(path=path, revision=where.revision)
+    else:
+        result = load_paths([path])
+        source = SourceDoc(path=path)
+    loaded = require_policy(result, Exit.FAILED)
+    _refuse_lint_errors(loaded.documents)
+    the_owner = owner or default_owner(path)
+    return desired_state((d.doc for d in loaded.documents), the_owner), the_owner, source
+
+
+def _refuse_lint_errors(documents: list) -> None:
+    """Refuse to plan a policy that lint's error-level rules reject (when lint is installed)."""
+    try:
+        from routectl.lint import error_findings  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    errors = list(error_findings(documents))
+    if errors:
+        for finding in errors:
+            stderr.print(Text("error ", style="bold red") + Text(str(finding)))
+        stderr.print(f"{len(errors)} lint error(s): fix them (routectl lint) before planning")
+        raise typer.Exit(Exit.FAILED)
+
+
+def _emit(plan: PlanDoc, output_format: Format) -> None:
+    if output_format is Format.json:
+        typer.echo(plan_json(plan))
+    elif output_format is Format.markdown:
+        typer.echo(plan_markdown(plan))
+    else:
+        print_plan(plan, stdout)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_cmd(
+        path: str = typer.Argument(..., help="Policy directory or manifest file."),
+        gateway: str = GATEWAY_OPT,
+        store: str = STORE_OPT,
+        out: Path = typer.Option(None, "--out", help="Save the plan for routectl apply PLAN."),
+        detailed_exitcode: bool = typer.Option(
+            False, "--detailed-exitcode", help="Exit 0 no changes, 1 error, 2 changes."
+        ),
+        output_format: Format = typer.Option(Format.text, "--format"),
+        target: list[str] = typer.Option([], "--target", help="Only KIND/NAME (glob ok)."),
+        exclude: list[str] = typer.Option([], "--exclude", help="Leave out KIND/NAME."),
+        no_delete: bool = typer.Option(False, "--no-delete", help="Plan no deletes."),
+        push_secrets: bool = typer.Option(
+            False, "--push-secrets", help="Compare secret values (by fingerprint), not references."
+        ),
+        owner: str = OWNER_OPT,
+        ref: str = REF_OPT,
+    ) -> None:
+        """Show what apply would change on the gateway, in dependency order."""
+        with one_line_errors():
+            locator = _locator(gateway, store)
+            desired, the_owner, source = _desired(path, ref, owner)
+            options = OptionsDoc(
+                no_delete=no_delete,
+                push_secrets=push_secrets,
+                targets=list(target),
+                excludes=list(exclude),
+            )
+            backend = _backend(locator)
+            try:
+                plan = make_plan(backend, locator, desired, the_owner, source, options)
+            finally:
+                backend.close()
+            if out is not None:
+                save_plan(plan, out)
+        _emit(plan, output_format)
+        if out is not None and output_format is Format.text:
+            stdout.print(Text(f"\nSaved the plan to {out}; apply exactly it with: "))
+            stdout.print(Text(f"  routectl apply {out}"))
+        changed = plan.has_changes and detailed_exitcode
+        raise typer.Exit(DETAILED_CHANGES if changed else Exit.OK)
+
+    @app.command("apply")
+    def apply_cmd(
+        source: str = typer.Argument(..., help="Policy directory, manifest file or saved plan."),
+        gateway: str = GATEWAY_OPT,
+        store: str = STORE_OPT,
+        auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask."),
+        no_delete: bool = typer.Option(False, "--no-delete", help="Create and update only."),
+        push_secrets: bool = typer.Option(
+            False, "--push-secrets", help="Resolve secret references here and send the values."
+        ),
+        ref: str = REF_OPT,
+        owner: str = OWNER_OPT,
+        target: list[str] = typer.Option([], "--target", help="Only KIND/NAME (glob ok)."),
+        exclude: list[str] = typer.Option([], "--exclude", help="Leave out KIND/NAME."),
+        output_format: Format = typer.Option(Format.text, "--format"),
+    ) -> None:
+        """Apply the manifests (or a saved plan) to the gateway, atomically."""
+        with one_line_errors():
+            from_file = looks_like_plan_file(source)
+            if from_file:
+                given = [
+                    name
+                    for name, value in (
+                        ("--no-delete", no_delete),
+                        ("--push-secrets", push_secrets),
+                        ("--ref", ref),
+                        ("--owner", owner),
+                        ("--target", target),
+                        ("--exclude", exclude),
+                    )
+                    if value
+                ]
+                if given:
+                    raise Failure(
+                        f"{', '.join(given)} cannot change a saved plan; pass them to "
+                        "routectl plan --out instead"
+                    )
+                plan = load_plan(source)
+                locator = plan.gateway
+                if gateway and gateway.rstrip("/") != plan.gateway.rstrip("/"):
+                    raise Failure(
+                        f"{source} was planned for gateway {plan.gateway}, not {gateway}; "
+                        "re-run plan against this gateway"
+                    )
+            else:
+                locator = _locator(gateway, store)
+                desired, the_owner, src = _desired(source, ref, owner)
+                options = OptionsDoc(
+                    no_delete=no_delete,
+                    push_secrets=push_secrets,
+                    targets=list(target),
+                    excludes=list(exclude),
+                )
+            backend = _backend(locator)
+            try:
+                if not from_file:
+                    plan = make_plan(backend, locator, desired, the_owner, src, options)
+                _emit(plan, output_format)
+                if not plan.has_changes:
+                    stdout.print(Text("Nothing to apply; the gateway is unchanged."))
+                    raise typer.Exit(Exit.OK)
+                if not from_file and not auto_approve:
+                    _confirm(plan)
+                try:
+                    result = apply_plan(backend, plan, default_author())
+                except Conflict as exc:
+                    raise Failure(_conflict_message(exc, plan, from_file, source)) from None
+            finally:
+                backend.close()
+        s = plan.summary
+        stdout.print(
+            Text(
+                f"Apply complete: {s.add} added, {s.change} changed, {s.destroy} destroyed; "
+                f"gateway at revision {result.revision}.",
+                style="bold green",
+            )
+        )
+
+    @app.command("drift")
+    def drift_cmd(
+        path: str = typer.Argument(..., help="Policy directory or manifest file."),
+        gateway: str = GATEWAY_OPT,
+        store: str = STORE_OPT,
+        owner: str = OWNER_OPT,
+        ref: str = REF_OPT,
+        output_format: Format = typer.Option(Format.text, "--format"),
+    ) -> None:
+        """Report changes made on the gateway outside routectl, with who and when."""
+        with one_line_errors():
+            locator = _locator(gateway, store)
+            desired, the_owner, _ = _desired(path, ref, owner)
+            backend = _backend(locator)
+            try:
+                revision, live = read_live(backend)
+                history = backend.history(1000)
+            finally:
+                backend.close()
+        drifts = compute_drift(desired, live, the_owner, history)
+        if output_format is Format.json:
+            typer.echo(json.dumps(drift_doc(drifts, revision, locator), indent=2))
+        else:
+            print_drift(drifts, revision, locator, stdout, output_format is Format.markdown)
+        raise typer.Exit(DETAILED_CHANGES if drifts else Exit.OK)
+
+    @app.command("diff")
+    def diff_cmd(
+        path: str = typer.Argument(..., help="Policy directory (in a git repository for refs)."),
+        base: str = typer.Option(..., "--base", help="Git ref or directory to compare from."),
+        head: str = typer.Option(
+            None, "--head", help="Git ref or directory to compare to (default: PATH as is)."
+        ),
+        output_format: Format = typer.Option(Format.text, "--format"),
+        detailed_exitcode: bool = typer.Option(
+            False, "--detailed-exitcode", help="Exit 0 no differences, 1 error, 2 differences."
+        ),
+    ) -> None:
+        """What a change to the manifests means: splits, prices, jurisdictions, chains."""
+        with one_line_errors():
+            old = _version(base, path)
+            new = _version(head, path) if head else _version(path, path, plain=True)
+        changes = semantic_diff(old, new)
+        if output_format is Format.json:
+            doc = [
+                {"address": f"{c.kind.lower()}/{c.name}", "status": c.status, "lines": c.lines}
+                for c in changes
+            ]
+            typer.echo(json.dumps({"base": base, "head": head or path, "changes": doc}, indent=2))
+        else:
+            print_semantic(changes, base, head or path, stdout, output_format is Format.markdown)
+        raise typer.Exit(DETAILED_CHANGES if changes and detailed_exitcode else Exit.OK)
+
+
+def _version(spec: str, path: str, plain: bool = False) -> dict[str, Resource]:
+    result = load_paths([spec]) if plain else load_ref_or_path(spec, path)[0]
+    if result.errors:
+        print_load_errors(result.errors)
+        stderr.print(f"{len(result.errors)} error(s) while loading {spec}")
+        raise typer.Exit(Exit.FAILED)
+    return desired_state(d.doc for d in result.documents)
+
+
+def _confirm(plan: PlanDoc) -> None:
+    if not sys.stdin.isatty():
+        raise Failure(
+            "refusing to ask for confirmation without a terminal; pass --auto-approve, "
+            "or apply a saved plan (routectl plan --out PLAN, then routectl apply PLAN)"
+        )
+    stdout.print(Text("\nDo you want to perform these actions? Only 'yes' will be accepted."))
+    answer = typer.prompt("  Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise Failure("apply cancelled; nothing was written")
+
+
+def _conflict_message(exc: Conflict, plan: PlanDoc, from_file: bool, source: str) -> str:
+    now = f"revision {exc.current}" if exc.current is not None else "a newer revision"
+    if from_file:
+        return (
+            f"stale plan: {source} was computed against revision {plan.base_revision} but "
+            f"gateway {plan.gateway} is now at {now}; nothing was written; run plan again"
+        )
+    return (
+        f"conflict: this apply was planned against revision {plan.base_revision} but another "
+        f"apply moved gateway {plan.gateway} to {now} first; nothing was written; "
+        "re-run apply to plan against the new revision"
+    )
