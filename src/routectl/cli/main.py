@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "routectl.cli.test_cmd",
     "routectl.cli.schema_cmd",
     "routectl.cli.reconcile_cmd",
+    "routectl.cli.gateway_cmd",
+    "routectl.cli.simulate_cmd",
 )
 
 for module_name in COMMAND_MODULES:

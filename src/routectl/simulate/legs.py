@@ -1,0 +1,94 @@
+"""From one plan to the shares of traffic it sends where: arms, outages, shadows.
+
+A :class:`Leg` is the part of a request group that takes one arm of the plan;
+its ``steps`` are the models the gateway would try, in order, with models that
+are down already skipped (when the route's triggers let it skip them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routectl.core.request import RoutePlan
+from routectl.simulate.whatif import OUTAGE_TRIGGERS, RATE_LIMIT_TRIGGER
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    weight: float  # share of the group's requests
+    intent: str | None
+    route: str | None
+    arm: str | None
+    experiment: str | None
+    steps: tuple[str, ...]  # models to try, in order; empty: the leg fails
+    kind_if_exhausted: str  # "unroutable" (policy) | "outage" | "rate_limited"
+    reason_if_exhausted: str
+    overflow_on_429: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowLeg:
+    weight: float
+    model: str
+    source: str
+    intent: str | None
+    route: str | None
+
+
+def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowLeg]]:
+    if not plan.routable:
+        reason = plan.unroutable_reason or "unroutable"
+        return [Leg(1.0, plan.intent, plan.route, None, None, (), "unroutable", reason, False)], []
+    experiment = plan.experiment
+    rest = 1.0 - (experiment.fraction if experiment else 0.0)
+    arms = [(arm, rest * arm.fraction) for arm in plan.arms]
+    if experiment is not None:
+        arms.append((experiment, experiment.fraction))
+    out: list[Leg] = []
+    shadows: list[ShadowLeg] = []
+    can_skip = bool(plan.triggers & OUTAGE_TRIGGERS)
+    for arm, weight in arms:
+        if weight <= 0:
+            continue
+        steps: list[str] = []
+        kind, reason = "unroutable", ""
+        for model in (arm.primary, *arm.fallbacks):
+            if model not in down:
+                steps.append(model)
+                continue
+            if not can_skip:
+                kind = "outage"
+                reason = (
+                    f"{model} is down and route {plan.route} does not fall back on "
+                    "5xx/connection-error/timeout"
+                )
+                break
+        else:
+            kind = "rate_limited"
+            reason = f"route {plan.route}: every model of the chain is rate limited"
+            if not steps:
+                kind = "outage"
+                reason = f"route {plan.route}: every model of the chain is down"
+        if not steps and kind == "unroutable":  # pragma: no cover - arms always have a primary
+            reason = f"route {plan.route}: empty chain"
+        out.append(
+            Leg(
+                weight,
+                plan.intent,
+                plan.route,
+                arm.label,
+                arm.experiment,
+                tuple(steps),
+                kind,
+                reason,
+                RATE_LIMIT_TRIGGER in plan.triggers,
+            )
+        )
+        for shadow in plan.shadows:
+            if shadow.model != arm.primary and shadow.model not in down:
+                shadows.append(
+                    ShadowLeg(
+                        weight * shadow.fraction, shadow.model, shadow.source, plan.intent, plan.route
+                    )
+                )
+    return out, shadows

@@ -1,0 +1,264 @@
+"""Print a report: ``json`` as is, ``text`` for a terminal, ``markdown`` for a PR comment.
+
+Markdown must fit a GitHub comment (65,536 characters); we keep it under
+:data:`MARKDOWN_LIMIT` by listing fewer rows of the long tables and summing the
+rest into one line ("12 more models …"). The summary table is never cut.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MARKDOWN_LIMIT = 60_000
+_ROW_LIMITS = (25, 10, 5, 2, 0)
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(_finite(report), indent=2)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def count_fmt(value: float) -> str:
+    rounded = round(value)
+    if abs(value - rounded) < 0.005:
+        return f"{rounded:,}"
+    return f"{value:,.1f}"
+
+
+def count_signed(value: float) -> str:
+    return ("+" if value > 0.005 else "") + count_fmt(value)
+
+
+def usd(value: float) -> str:
+    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:,.4f}"
+
+
+def usd_signed(value: float) -> str:
+    text = usd(abs(value))
+    return ("+" if value > 0 else "-" if value < 0 else "") + text
+
+
+def pct(value: float) -> str:
+    return f"{value:.1f}%"
+
+
+def pct_signed(value: float) -> str:
+    return ("+" if value > 0 else "") + pct(value)
+
+
+def pct_or_none(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else pct(value)
+
+
+def share(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def cell(text: str) -> str:
+    return re.sub(r"[|\n]", " ", str(text))
+
+
+def _cut(rows: list[dict[str, Any]], limit: int, keys: tuple[str, ...]) -> dict[str, Any]:
+    shown, rest = rows[:limit], rows[limit:]
+    tail = None
+    if rest:
+        tail = {"count": len(rest)}
+        for key in keys:
+            tail[key] = sum(r.get(key) or 0 for r in rest)
+    return {"rows": shown, "rest": tail}
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    from importlib.resources import files
+
+    import jinja2
+
+    env = jinja2.Environment(autoescape=False, trim_blocks=False, keep_trailing_newline=True)
+    env.filters.update(
+        count_fmt=count_fmt,
+        count_signed=count_signed,
+        usd=usd,
+        usd_signed=usd_signed,
+        pct=pct,
+        pct_signed=pct_signed,
+        pct_or_none=pct_or_none,
+        share=share,
+        cell=cell,
+    )
+    source = files("routectl.simulate").joinpath("templates/report.md.j2").read_text("utf-8")
+    template = env.from_string(source)
+    deltas = {d["model"]: d["cost_delta"] for d in report.get("delta", {}).get("by_model", [])}
+    text = ""
+    for limit in _ROW_LIMITS:
+        text = template.render(
+            r=report,
+            pie=_pie(report["by_model"], report["unroutable"]["count"], min(limit, 8)),
+            bars=_bars(report, min(limit, 8)) if "base" in report else [],
+            models=_cut(report["by_model"], limit, ("requests", "share", "cost")),
+            deltas=deltas,
+            shift=_cut(report.get("shift", []), limit, ("requests",)) if "base" in report else None,
+            reasons=_cut(report["unroutable"]["reasons"], limit, ("requests",)),
+            files=_cut(report["traffic"]["files"], limit, ("requests",)),
+        )
+        if len(text) <= MARKDOWN_LIMIT:
+            break
+    return text
+
+
+def _label(text: str) -> str:
+    return cell(text).replace('"', "'")[:40]
+
+
+def _pie(models: list[dict[str, Any]], unroutable: float, limit: int) -> list[dict[str, Any]]:
+    limit = max(limit, 1)
+    slices = [{"label": _label(m["model"]), "value": m["requests"]} for m in models[:limit]]
+    other = sum(m["requests"] for m in models[limit:])
+    if other > 0:
+        slices.append({"label": "other models", "value": other})
+    if unroutable > 0:
+        slices.append({"label": "unroutable", "value": unroutable})
+    return slices
+
+
+def _bars(report: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    entries = report["delta"]["by_model"][: max(limit, 1)]
+    return [
+        {"label": _label(e["model"]), "base": e["base_cost"], "head": e["head_cost"]}
+        for e in entries
+    ]
+
+
+# --------------------------------------------------------------------------- text
+
+
+def print_text(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    has_base = "base" in report
+    console.print(
+        f"[bold]{count_fmt(report['requests'])} requests[/] replayed "
+        f"({report['traffic']['groups_planned']:,} distinct routing groups planned)"
+    )
+    if report["traffic"]["skipped"]:
+        console.print(f"[yellow]{report['traffic']['skipped']} bad line(s) skipped[/]")
+        for error in report["traffic"]["errors"][:5]:
+            console.print(f"  {error}", markup=False)
+    summary = Table(show_edge=False, box=None)
+    summary.add_column("")
+    if has_base:
+        summary.add_column("base", justify="right")
+    summary.add_column("head", justify="right")
+    if has_base:
+        summary.add_column("change", justify="right")
+        delta = report["delta"]
+        percent = delta["cost"]["percent"]
+        summary.add_row(
+            "cost",
+            usd(report["base"]["cost"]["total"]),
+            usd(report["cost"]["total"]),
+            usd_signed(delta["cost"]["absolute"])
+            + (f" ({pct_signed(percent)})" if percent is not None else ""),
+        )
+        summary.add_row(
+            "shadow cost",
+            usd(report["base"]["cost"]["shadow"]),
+            usd(report["cost"]["shadow"]),
+            usd_signed(delta["shadow_cost"]["absolute"]),
+        )
+        summary.add_row(
+            "unroutable",
+            count_fmt(report["base"]["unroutable"]["count"]),
+            count_fmt(report["unroutable"]["count"]),
+            count_signed(delta["unroutable"]),
+        )
+        summary.add_row(
+            "changing model",
+            "",
+            "",
+            f"{count_fmt(report['shifted']['requests'])} ({pct(report['shifted']['percent'])})",
+        )
+    else:
+        summary.add_row("cost", usd(report["cost"]["total"]))
+        summary.add_row("shadow cost", usd(report["cost"]["shadow"]))
+        summary.add_row("unroutable", count_fmt(report["unroutable"]["count"]))
+    console.print(summary)
+
+    models = Table(title="by model (head)", title_justify="left")
+    for name in ("model", "provider", "jurisdiction", "tier", "requests", "share", "cost", "latency"):
+        models.add_column(name, justify="right" if name in ("requests", "share", "cost", "latency") else "left")
+    for m in report["by_model"]:
+        models.add_row(
+            m["model"],
+            m["provider"],
+            m["jurisdiction"],
+            m["tier"] or "",
+            count_fmt(m["requests"]),
+            share(m["share"]),
+            usd(m["cost"]),
+            f"{m['latency_ms']:.0f} ms" if m["latency_ms"] is not None else "",
+        )
+    console.print(models)
+    for key in ("intent", "route"):
+        table = Table(title=f"by {key} (head)", title_justify="left")
+        for name in (key, "requests", "share", "cost"):
+            table.add_column(name, justify="left" if name == key else "right")
+        for entry in report[f"by_{key}"]:
+            table.add_row(entry["name"], count_fmt(entry["requests"]), share(entry["share"]), usd(entry["cost"]))
+        console.print(table)
+    if has_base and report["shift"]:
+        table = Table(title="shift (base → head)", title_justify="left")
+        for name in ("from", "to", "requests"):
+            table.add_column(name, justify="right" if name == "requests" else "left")
+        for entry in report["shift"]:
+            table.add_row(entry["from"], entry["to"], count_fmt(entry["requests"]))
+        console.print(table)
+    if report["unroutable"]["reasons"]:
+        table = Table(title="unroutable (head)", title_justify="left")
+        table.add_column("kind")
+        table.add_column("reason")
+        table.add_column("requests", justify="right")
+        for entry in report["unroutable"]["reasons"]:
+            table.add_row(entry["kind"], entry["reason"], count_fmt(entry["requests"]))
+        console.print(table)
+    if report["experiments"]:
+        for entry in report["experiments"]:
+            console.print(
+                f"experiment {entry['experiment']}: arm {entry['arm']} "
+                f"{count_fmt(entry['requests'])} requests"
+            )
+    if report["latency_ms"]["mean"] is not None:
+        console.print(
+            f"estimated mean latency {report['latency_ms']['mean']:.0f} ms "
+            f"({count_fmt(report['latency_ms']['covered_requests'])} requests with a profile)"
+        )
+    for side, source in report["policy"].items():
+        revision = f"@{source['revision'][:12]}" if source["revision"] else ""
+        dirty = " (uncommitted changes)" if source["dirty"] else ""
+        console.print(f"[dim]{side} prices: {source['path']}{revision}{dirty}[/]", markup=True)
+    for file in report["traffic"]["files"]:
+        console.print(f"[dim]traffic {file['path']} sha256 {file['sha256']}[/]", markup=True)
+    for gate in report["gates"]:
+        mark = "[green]PASS[/]" if gate["passed"] else "[red]FAIL[/]"
+        if "limit_percent" in gate:
+            detail = f"{pct_or_none(gate['value_percent'])} (limit {pct(gate['limit_percent'])})"
+        else:
+            detail = f"{count_fmt(gate['value'])} unroutable"
+        console.print(f"{mark} {gate['gate']}: {detail}")

@@ -1,0 +1,102 @@
+"""One ``routectl simulate`` run: arguments in, report dict out (no printing here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from routectl.simulate import whatif
+from routectl.simulate.engine import BadTraffic, Progress, Side, replay
+from routectl.simulate.report import Gates, PolicySource, build
+from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
+
+
+class SimulateFailed(Exception):
+    """Bad input: printed as located error lines, exit code 2."""
+
+    def __init__(self, lines: list[str], hint: str | None = None) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+        self.hint = hint
+
+
+@dataclass
+class SimulateArgs:
+    path: str
+    traffic: list[str]
+    base: str | None = None
+    mapping: list[str] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)
+    outages: list[str] = field(default_factory=list)
+    price_changes: list[str] = field(default_factory=list)
+    max_cost_increase: float | None = None
+    fail_on_unroutable: bool = False
+    max_shift: float | None = None
+    on_error: str = "fail"
+
+
+def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Progress) -> dict:
+    """``head``/``base`` are :class:`routectl.cli.common.LoadedPolicy` values."""
+    try:
+        mapping = parse_pairs(args.mapping, "--map")
+        constants = parse_pairs(args.constants, "--set")
+        files = traffic_files(args.traffic, mapping, constants)
+        outages = [whatif.parse_outage(text) for text in args.outages]
+        prices = dict(whatif.parse_price_change(text) for text in args.price_changes)
+        raw = {"head": head.policy, **({"base": base.policy} if base else {})}
+        whatif.check_outages(outages, list(raw.values()))
+        whatif.check_price_changes(prices, list(raw.values()))
+        policies = {side: whatif.apply_prices(p, prices) for side, p in raw.items()}
+        sides = [Side(label, policy) for label, policy in policies.items()]
+        result = replay(files, sides, outages, args.on_error, step)
+    except BadTraffic as exc:
+        lines = [str(e) for e in exc.errors]
+        if exc.total > len(exc.errors):
+            lines.append(f"… and {exc.total - len(exc.errors)} more bad row(s)")
+        raise SimulateFailed(
+            lines, "correct those lines, or pass --on-error skip to replay the rest"
+        ) from None
+    except TrafficError as exc:
+        raise SimulateFailed([str(exc)]) from None
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SimulateFailed([f"cannot read the traffic: {first}"]) from None
+
+    sources = {"head": _head_source(args.path, head)}
+    if base is not None:
+        sources["base"] = PolicySource(
+            base_ref.path, base_ref.revision, None if base_ref.revision else None, _prices(base)
+        )
+    scenario = {
+        "outages": [str(o) for o in outages],
+        "price_changes": {name: f"x{factor:g}" for name, factor in prices.items()},
+    }
+    gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
+    return build(result, policies, sources, scenario, gates)
+
+
+def _prices(loaded: Any) -> dict[str, str | None]:
+    return {
+        d.name: d.doc.spec.pricing.source for d in loaded.documents if d.kind == "Model"
+    }
+
+
+def _head_source(path: str, loaded: Any) -> PolicySource:
+    """The working tree: its HEAD revision, and whether the policy differs from it."""
+    import git
+
+    from routectl.loader.git_source import head_revision
+
+    revision = head_revision(path)
+    dirty = None
+    if revision is not None:
+        try:
+            repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
+            relative = Path(path).resolve().relative_to(Path(repo.working_dir).resolve())
+            dirty = repo.is_dirty(untracked_files=True, path=str(relative))
+        except (git.GitError, ValueError):
+            dirty = None
+    return PolicySource(path, revision, dirty, _prices(loaded))
