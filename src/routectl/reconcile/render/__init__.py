@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import json as _json  # the alias: the sibling module render.json would shadow it
 from typing import Any
 
 from routectl.reconcile.plan import FieldChangeDoc
@@ -14,8 +14,8 @@ def value_text(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+        return _json.dumps(value, ensure_ascii=False)
+    return _json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
 
 
 def field_text(change: FieldChangeDoc) -> str:
