@@ -1,0 +1,229 @@
+"""``POST /v1/chat/completions``: authenticate, decide, forward with failover, record."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response, StreamingResponse
+
+from routectl.core.evaluator import decide
+from routectl.core.request import Decision, Request
+from routectl.gateway.auth import presented_key
+from routectl.gateway.decisionlog import utc_timestamp
+from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.runtime import Runtime
+from routectl.gateway.upstream import Answer, send_chain
+
+if TYPE_CHECKING:
+    from routectl.gateway.app import Gateway
+
+JSON = "application/json"
+
+
+def error_body(message: str, type_: str, code: str, **extra: Any) -> bytes:
+    """OpenAI's error shape, so SDKs surface the message."""
+    return orjson.dumps({"error": {"message": message, "type": type_, "code": code, **extra}})
+
+
+class Exchange:
+    """One request's bookkeeping: what the decision log and the metrics get at the end."""
+
+    __slots__ = ("gw", "runtime", "arrived", "started", "request_id", "features", "decision")
+
+    def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
+        self.gw = gw
+        self.runtime = runtime
+        self.arrived = time.time()
+        self.started = time.perf_counter()
+        self.request_id = request_id
+        self.features: Request | None = None
+        self.decision: Decision | None = None
+
+    def finish(
+        self,
+        status: int,
+        answer: Answer | None = None,
+        usage: dict[str, Any] | None = None,
+        shadows: list[str] | None = None,
+    ) -> None:
+        seconds = time.perf_counter() - self.started
+        features, decision = self.features, self.decision
+        upstream = answer.upstream if answer is not None and answer.status < 400 else None
+        model = upstream.model if upstream else None
+        input_tokens = features.input_tokens if features else 0
+        output_tokens = None
+        if usage:
+            input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
+            output_tokens = _count(usage.get("completion_tokens"), None)
+        cost = 0.0
+        if model is not None:
+            cost = self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+        route = decision.route if decision else None
+        self.gw.decisions.write(
+            {
+                "ts": utc_timestamp(self.arrived),
+                "request_id": self.request_id,
+                "consumer": features.consumer if features else None,
+                "intent": decision.intent if decision else None,
+                "classification": features.classification if features else None,
+                "language": features.language if features else None,
+                "route": route,
+                "model": model,
+                "arm": decision.arm if decision and model else None,
+                "experiment": decision.experiment if decision and model else None,
+                "attempts": [a.as_dict() for a in answer.attempts] if answer else [],
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cost": round(cost, 10),
+                "latency_ms": round(seconds * 1000.0, 3),
+                "status": status,
+                "shadows": shadows or [],
+            }
+        )
+        self.gw.metrics.answered(
+            route or "",
+            model or "",
+            upstream.provider if upstream else "",
+            status,
+            seconds,
+            input_tokens if model else 0,
+            output_tokens or 0,
+            cost,
+        )
+
+    def headers(self, model: str | None = None) -> dict[str, str]:
+        headers = {"x-request-id": self.request_id}
+        if self.decision is not None and self.decision.route:
+            headers["x-routectl-route"] = self.decision.route
+        if model:
+            headers["x-routectl-model"] = model
+        return headers
+
+    def fail(self, status: int, message: str, type_: str, code: str, **extra: Any) -> Response:
+        self.finish(status)
+        return Response(
+            error_body(message, type_, code, **extra), status, self.headers(), media_type=JSON
+        )
+
+
+def _count(value: Any, default: int | None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+async def chat_completions(gw: Gateway, http: HttpRequest) -> Response:
+    runtime = gw.holder.runtime
+    assert runtime is not None
+    headers = http.headers
+    ex = Exchange(gw, runtime, headers.get("x-request-id") or uuid.uuid4().hex)
+    key = presented_key(headers.get("authorization"), headers.get("x-api-key"))
+    consumer = runtime.keys.consumer_for(key)
+    if consumer is None:
+        message = "missing API key" if key is None else "invalid API key"
+        return ex.fail(
+            401,
+            f"{message}: send Authorization: Bearer <key> or x-api-key",
+            "authentication_error",
+            "invalid_api_key",
+        )
+    try:
+        body = orjson.loads(await http.body())
+        messages = parse_body(body)
+        ex.features = request_features(
+            headers.raw, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
+        )
+    except orjson.JSONDecodeError as exc:
+        return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
+    except BadRequest as exc:
+        return ex.fail(400, str(exc), "invalid_request_error", "bad_request")
+
+    ex.decision = decision = decide(runtime.policy, ex.features)
+    if not decision.routable:
+        code = decision.trace[-1].code if decision.trace else "unroutable"
+        status = 403 if code.startswith("consumer.") else 400
+        return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
+
+    body.pop("metadata", None)  # routing input, not for the provider
+    stream = body.get("stream") is True
+    route = decision.route or ""
+    answer = await send_chain(
+        gw.client,
+        runtime,
+        decision.chain(),
+        decision.triggers,
+        body,
+        stream,
+        gw.breakers,
+        lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+    )
+    shadows = [
+        model
+        for model in decision.shadows
+        if gw.shadows.send(runtime.upstreams[model], body, ex.request_id)
+    ]
+    if answer.upstream is None:
+        tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
+        ex.finish(502, answer, shadows=shadows)
+        return Response(
+            error_body(
+                f"all upstreams failed: {tried}",
+                "upstream_error",
+                "all_upstreams_failed",
+                attempts=[a.as_dict() for a in answer.attempts],
+            ),
+            502,
+            ex.headers(),
+            media_type=JSON,
+        )
+    response_headers = ex.headers(answer.upstream.model if answer.status < 400 else None)
+    if answer.chunks is not None:
+        return StreamingResponse(
+            _relay(ex, answer, answer.chunks, shadows),
+            answer.status,
+            response_headers,
+            media_type=answer.content_type,
+        )
+    usage = None
+    if answer.status < 400:
+        try:
+            usage = orjson.loads(answer.content).get("usage")
+        except (orjson.JSONDecodeError, AttributeError):
+            usage = None
+    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    return Response(answer.content, answer.status, response_headers, media_type=answer.content_type)
+
+
+async def _relay(
+    ex: Exchange, answer: Answer, chunks: AsyncGenerator[bytes, None], shadows: list[str]
+) -> AsyncIterator[bytes]:
+    """Pass SSE chunks through as they come; remember the one carrying usage, if any."""
+    previous = usage_chunk = b""
+    try:
+        async for chunk in chunks:
+            if b'"usage"' in chunk:
+                usage_chunk = previous + chunk  # a data line may straddle two chunks
+            previous = chunk
+            yield chunk
+    except httpx.HTTPError as exc:
+        answer.attempts[-1].error = f"stream interrupted: {type(exc).__name__}"
+    finally:
+        await chunks.aclose()  # releases the upstream connection, also on client disconnect
+        ex.finish(answer.status, answer, _sse_usage(usage_chunk), shadows)
+
+
+def _sse_usage(data: bytes) -> dict[str, Any] | None:
+    usage = None
+    for line in data.splitlines():
+        if line.startswith(b"data:") and b'"usage"' in line:
+            try:
+                found = orjson.loads(line[5:].strip()).get("usage")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(found, dict):
+                usage = found
+    return usage

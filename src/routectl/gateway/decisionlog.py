@@ -1,0 +1,114 @@
+"""The decision log: one JSON object per line for every request the gateway answers.
+
+``routectl simulate`` reads these files as recorded traffic with no mapping,
+so the field names are an interface::
+
+    ts              ISO 8601 UTC time the request arrived, e.g. "2025-01-31T12:00:00.123456Z"
+    request_id      x-request-id (generated when the client sent none)
+    consumer        authenticated consumer name, or null
+    intent          resolved intent (given, detected or default), or null
+    classification  classification the request declared, or null
+    language        language the request declared, or null
+    route           matching route, or null when unroutable
+    model           model that answered, or null
+    arm             arm drawn ("primary", a weighted target, "candidate"), or null
+    experiment      live experiment whose candidate answered, or null
+    attempts        [{model, provider, status, error, latency_ms}] in the order tried;
+                    skipped models (open circuit, unusable) appear with status null
+    input_tokens    upstream usage.prompt_tokens, else the gateway's estimate (chars / 4)
+    output_tokens   upstream usage.completion_tokens, or null when the upstream gave none
+    cost            USD from the answering model's list prices (0 when nothing answered)
+    latency_ms      gateway time from request to the end of the answer
+    status          HTTP status returned to the client
+    shadows         models a shadow copy was sent to (dropped copies are only metered)
+
+Records are buffered and written at least every second and at shutdown; the
+write happens off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+FIELDS = (
+    "ts",
+    "request_id",
+    "consumer",
+    "intent",
+    "classification",
+    "language",
+    "route",
+    "model",
+    "arm",
+    "experiment",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "latency_ms",
+    "status",
+    "shadows",
+)
+
+
+def utc_timestamp(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DecisionLog:
+    """Appends records to ``path``; with no path it keeps nothing."""
+
+    def __init__(self, path: Path | None, flush_interval_s: float = 0.5) -> None:
+        self.path = path
+        self.flush_interval_s = flush_interval_s
+        self._buffer: list[bytes] = []
+        self._file: BinaryIO | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # a cancelled flush may still be writing
+
+    def open(self) -> None:
+        """Open the file now, so an unwritable path fails at startup and not later."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._buffer.append(orjson.dumps(record))
+
+    def start(self) -> None:
+        if self._file is not None:
+            self._task = asyncio.create_task(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if self._buffer:
+                lines, self._buffer = self._buffer, []
+                await asyncio.to_thread(self._write_lines, lines)
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.write(b"\n".join(lines) + b"\n")
+                self._file.flush()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._file is not None:
+            if self._buffer:
+                self._write_lines(self._buffer)
+                self._buffer = []
+            with self._lock:
+                self._file.close()
+                self._file = None

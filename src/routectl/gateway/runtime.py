@@ -1,0 +1,196 @@
+"""Stored configuration -> a ready-to-serve runtime, and hot reload between revisions.
+
+A :class:`Runtime` is built once per revision, off the event loop: the policy
+resolved, every model's upstream URL and credential headers prepared, consumer
+keys hashed, ``/v1/models`` bodies rendered. Requests only read it, so the hot
+path does no policy resolution, no secret lookup and no store I/O.
+
+Reload: :class:`RuntimeHolder` polls ``store.current_revision()``; on a new
+revision it builds the next runtime to the side and swaps one reference. A
+request keeps the runtime it started with, so in-flight requests are never
+dropped or switched half-way. A revision that cannot be built is logged and
+the previous runtime keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from routectl.core.policy import Policy, ProviderInfo, resolve
+from routectl.core.state import address, documents_from_resources
+from routectl.gateway.auth import KeyTable, build_key_table
+from routectl.gateway.secrets import SecretUnavailable, resolve_secret
+from routectl.store.base import ConfigStore
+
+log = logging.getLogger("routectl.gateway")
+
+AZURE_API_VERSION = "2024-10-21"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where and how to send one model's requests."""
+
+    model: str
+    provider: str
+    url: str
+    upstream_model: str
+    headers: Mapping[str, str]  # credentials included: never log these
+    timeout: httpx.Timeout
+    problem: str | None = None  # why it cannot be used (missing credential, unsupported type)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    revision: int
+    policy: Policy
+    upstreams: Mapping[str, Upstream]
+    keys: KeyTable
+    models_body: Mapping[str | None, bytes]  # consumer -> GET /v1/models response
+
+
+def build_runtime(store: ConfigStore) -> Runtime:
+    """The runtime of the store's current revision (blocking: run it in a thread)."""
+    snapshot = store.snapshot()
+    policy = resolve(documents_from_resources(s.resource for s in snapshot.resources.values()))
+    credentials = {name: _credentials(p, store) for name, p in policy.providers.items()}
+    upstreams = {}
+    for model in policy.models.values():
+        provider = policy.providers[model.provider]
+        headers, problem = credentials[provider.name]
+        upstreams[model.name] = _upstream(
+            model.name, model.upstream_model, provider, headers, problem
+        )
+    return Runtime(
+        revision=snapshot.revision,
+        policy=policy,
+        upstreams=upstreams,
+        keys=build_key_table(policy.consumers, store),
+        models_body=_models_bodies(policy),
+    )
+
+
+def _credentials(provider: ProviderInfo, store: ConfigStore) -> tuple[dict[str, str], str | None]:
+    where = address("Provider", provider.name)
+    headers: dict[str, str] = {}
+    try:
+        if provider.api_key_ref:
+            key = resolve_secret(provider.api_key_ref, store, where, ("credentials", "apiKey"))
+            if provider.type == "azure-openai":
+                headers["api-key"] = key
+            else:
+                headers["authorization"] = f"Bearer {key}"
+        for name, ref in provider.header_refs:
+            headers[name.lower()] = resolve_secret(
+                ref, store, where, ("credentials", "headers", name)
+            )
+    except SecretUnavailable as exc:
+        log.warning("provider %s is unusable: %s", provider.name, exc)
+        return {}, f"credential unavailable ({exc})"
+    return headers, None
+
+
+def _upstream(
+    model: str,
+    upstream_model: str,
+    provider: ProviderInfo,
+    credentials: dict[str, str],
+    problem: str | None,
+) -> Upstream:
+    base = provider.base_url.rstrip("/")
+    if provider.type == "openai-compatible":
+        url = f"{base}/chat/completions"
+    elif provider.type == "azure-openai":
+        url = (
+            f"{base}/openai/deployments/{upstream_model}/chat/completions"
+            f"?api-version={AZURE_API_VERSION}"
+        )
+    else:
+        url = ""
+        problem = problem or f"provider type {provider.type} is not served by this gateway"
+    headers = {"content-type": "application/json", "accept-encoding": "identity", **credentials}
+    return Upstream(
+        model=model,
+        provider=provider.name,
+        url=url,
+        upstream_model=upstream_model,
+        headers=headers,
+        timeout=httpx.Timeout(
+            provider.timeout_seconds, connect=min(provider.timeout_seconds, 10.0)
+        ),
+        problem=problem,
+    )
+
+
+def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
+    """Per consumer, the models some route could send its requests to."""
+    bodies: dict[str | None, bytes] = {}
+    for consumer_name in [None, *policy.consumers]:
+        consumer = policy.consumers.get(consumer_name) if consumer_name else None
+        names: set[str] = set()
+        for route in policy.routes:
+            if route.consumers and consumer_name not in route.consumers:
+                continue
+            if route.teams and (consumer is None or consumer.team not in route.teams):
+                continue
+            if (
+                consumer
+                and consumer.intents
+                and route.intents
+                and not (route.intents & consumer.intents)
+            ):
+                continue
+            for group in route.targets:
+                names.update(group.models)
+            names.update(route.fallback_chain)
+            names.update(e.candidate for e in route.experiments if e.mode == "live")
+        data = [
+            {"id": n, "object": "model", "created": 0, "owned_by": policy.models[n].provider}
+            for n in sorted(names)
+            if n in policy.models
+        ]
+        bodies[consumer_name] = orjson.dumps({"object": "list", "data": data})
+    return bodies
+
+
+class RuntimeHolder:
+    """The current runtime, replaced by a background poller when the revision moves."""
+
+    def __init__(self, store: ConfigStore, poll_interval_s: float = 0.25) -> None:
+        self.store = store
+        self.poll_interval_s = poll_interval_s
+        self.runtime: Runtime | None = None
+        self.on_swap = lambda runtime: None
+
+    async def load(self) -> Runtime:
+        runtime = await asyncio.to_thread(build_runtime, self.store)
+        self._swap(runtime)
+        return runtime
+
+    def _swap(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.on_swap(runtime)
+        log.info("serving configuration revision %d", runtime.revision)
+
+    async def poll_forever(self) -> None:
+        last_error = None
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                revision = await asyncio.to_thread(self.store.current_revision)
+                if self.runtime is not None and revision == self.runtime.revision:
+                    continue
+                self._swap(await asyncio.to_thread(build_runtime, self.store))
+                last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving the previous revision; retry next poll
+                if str(exc) != last_error:
+                    log.error("cannot load the configuration: %s", exc)
+                    last_error = str(exc)

@@ -1,0 +1,70 @@
+"""Shadow copies: sent after the decision, never awaited by the client, bounded.
+
+At most ``limit`` shadow requests are in flight; a copy arriving when all slots
+are taken is dropped (and counted), so shadows can neither slow the live
+traffic nor pile up behind a slow candidate. Results are only logged and
+metered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+from routectl.gateway.metrics import GatewayMetrics
+from routectl.gateway.runtime import Upstream
+
+log = logging.getLogger("routectl.gateway.shadow")
+
+
+class ShadowSender:
+    def __init__(self, client: httpx.AsyncClient, metrics: GatewayMetrics, limit: int) -> None:
+        self.client = client
+        self.metrics = metrics
+        self.limit = limit
+        self.in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> bool:
+        """Start a shadow copy; False when it was dropped (no free slot or unusable upstream)."""
+        if upstream.problem or self.in_flight >= self.limit:
+            self.metrics.shadow(upstream, "dropped")
+            return False
+        self.in_flight += 1
+        payload = orjson.dumps({**body, "model": upstream.upstream_model, "stream": False})
+        task = asyncio.create_task(self._run(upstream, payload, request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run(self, upstream: Upstream, payload: bytes, request_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(
+                upstream.url, content=payload, headers=upstream.headers, timeout=upstream.timeout
+            )
+            outcome = "ok" if response.status_code < 400 else f"http {response.status_code}"
+        except httpx.TimeoutException:
+            outcome = "timeout"
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+        finally:
+            self.in_flight -= 1
+        self.metrics.shadow(upstream, "ok" if outcome == "ok" else "failed")
+        log.info(
+            "shadow request_id=%s model=%s outcome=%s latency_ms=%.1f",
+            request_id,
+            upstream.model,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,132 @@
+"""The data plane end to end: real gateway, real mock upstreams, over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from gateway.conftest import APP_KEY, PROVIDER_KEY, read_log, route
+from routectl.gateway.decisionlog import FIELDS
+
+
+def test_priority_forwards_to_the_primary_and_records_the_decision(
+    configure, gateway, mock, tmp_path
+):
+    gateway.await_revision(configure(route(targets="[{model: m-a}, {model: m-b}]")))
+    response = gateway.chat(
+        headers={"x-request-id": "req-1", "x-routectl-classification": "public"},
+        max_tokens=50,
+        metadata={"language": "en"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-routectl-model"] == "m-a"
+    assert response.headers["x-routectl-route"] == "main"
+    assert response.headers["x-request-id"] == "req-1"
+    assert response.json()["model"] == "upstream-m-a"
+    # The upstream got the upstream model id, the provider's key, and no routing metadata.
+    (sent,) = mock["p-a"].received
+    assert sent["model"] == "upstream-m-a" and "metadata" not in sent
+    assert mock["p-a"].authorization == [f"Bearer {PROVIDER_KEY}"]
+    assert mock["p-b"].received == []
+
+    (record,) = read_log(tmp_path / "decisions.jsonl", 1)
+    assert tuple(record) == FIELDS
+    assert record["ts"].endswith("Z")
+    assert record["request_id"] == "req-1"
+    assert record["consumer"] == "app"
+    assert (record["classification"], record["language"]) == ("public", "en")
+    assert (record["route"], record["model"], record["status"]) == ("main", "m-a", 200)
+    assert (record["input_tokens"], record["output_tokens"]) == (11, 7)  # upstream usage
+    assert record["cost"] == (11 * 3.0 + 7 * 15.0) / 1_000_000
+    assert [a["model"] for a in record["attempts"]] == ["m-a"]
+    assert record["attempts"][0]["status"] == 200
+    log_text = (tmp_path / "decisions.jsonl").read_text()
+    assert PROVIDER_KEY not in log_text and APP_KEY not in log_text
+
+
+def test_cheapest_strategy_picks_the_cheapest_eligible_model(configure, gateway):
+    gateway.await_revision(
+        configure(route(strategy="cheapest", targets="[{model: m-a}, {model: m-c}, {model: m-b}]"))
+    )
+    response = gateway.chat()
+    assert response.headers["x-routectl-model"] == "m-c"
+
+
+def test_weighted_split_follows_the_weights(configure, gateway, mock):
+    gateway.await_revision(
+        configure(
+            route(
+                strategy="weighted", targets="[{model: m-a, weight: 70}, {model: m-b, weight: 30}]"
+            )
+        )
+    )
+    total = 200  # fixed request ids: the sticky hash makes the outcome deterministic
+    models = [
+        gateway.chat(headers={"x-request-id": f"req-{i}"}).headers["x-routectl-model"]
+        for i in range(total)
+    ]
+    share_b = models.count("m-b") / total
+    assert 0.23 <= share_b <= 0.37, share_b
+    assert models.count("m-a") + models.count("m-b") == total
+
+
+def test_models_lists_what_the_callers_routes_reach(configure, gateway):
+    gateway.await_revision(configure(route(targets="[{model: m-a}]", fallback="{chain: [m-b]}")))
+    body = gateway.client.get("/v1/models", headers={"x-api-key": APP_KEY}).json()
+    assert [m["id"] for m in body["data"]] == ["m-a", "m-b"]
+    assert gateway.client.get("/v1/models").status_code == 401
+
+
+def test_unroutable_request_is_refused_with_the_reason(configure, gateway, mock):
+    gateway.await_revision(
+        configure(
+            """
+        kind: Classification
+        metadata: {name: secret}
+        spec: {allow: {jurisdictions: [TR]}}
+        """,
+            route(targets="[{model: m-a}]"),
+        )
+    )
+    response = gateway.chat(headers={"x-routectl-classification": "secret"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "unroutable" and error["code"] == "route.no_eligible"
+    assert "no eligible model" in error["message"]
+    assert mock["p-a"].received == []
+
+
+def test_consumer_access_rules_are_enforced(configure, gateway, mock, monkeypatch):
+    monkeypatch.setenv("GW_TEST_LIMITED_KEY", "limited-key-3141")
+    revision = configure(
+        "kind: Intent\nmetadata: {name: chat}\nspec: {detect: {keywords: [hello]}}",
+        "kind: Intent\nmetadata: {name: code}\nspec: {detect: {keywords: [python]}}",
+        """
+        kind: Consumer
+        metadata: {name: limited}
+        spec: {apiKey: env:GW_TEST_LIMITED_KEY, allow: {intents: [chat]}}
+        """,
+        route(targets="[{model: m-a}]"),
+    )
+    gateway.await_revision(revision)
+    allowed = gateway.chat(key="limited-key-3141")  # "hello there": intent chat by keyword
+    assert allowed.status_code == 200
+    denied = gateway.chat(key="limited-key-3141", headers={"x-routectl-intent": "code"})
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "consumer.intent"
+    detected = gateway.chat(
+        key="limited-key-3141", messages=[{"role": "user", "content": "write python for me"}]
+    )
+    assert detected.status_code == 403
+    assert len(mock["p-a"].received) == 1
+
+
+def test_bad_body_is_a_located_400(configure, gateway):
+    gateway.await_revision(configure(route(targets="[{model: m-a}]")))
+    response = gateway.client.post(
+        "/v1/chat/completions",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {APP_KEY}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_json"
+    response = gateway.chat(messages=[])
+    assert response.status_code == 400
+    assert "messages" in response.json()["error"]["message"]
