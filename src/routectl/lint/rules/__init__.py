@@ -1,0 +1,1 @@
+"""One module per lint rule; see :mod:`routectl.lint.registry` for the contract."""
