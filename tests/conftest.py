@@ -67,3 +67,11 @@ def new_postgres_database(postgres_server) -> Callable[[], str]:
 def postgres_url(new_postgres_database) -> str:
     """One database shared by the session; use new_postgres_database() for a clean one."""
     return new_postgres_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path) -> str:
+    """A URL for an empty store, once per backend; several store objects may open it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gw.db'}"
+    return request.getfixturevalue("new_postgres_database")()
