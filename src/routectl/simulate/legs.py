@@ -88,7 +88,11 @@ def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowL
             if shadow.model != arm.primary and shadow.model not in down:
                 shadows.append(
                     ShadowLeg(
-                        weight * shadow.fraction, shadow.model, shadow.source, plan.intent, plan.route
+                        weight * shadow.fraction,
+                        shadow.model,
+                        shadow.source,
+                        plan.intent,
+                        plan.route,
                     )
                 )
     return out, shadows

@@ -117,7 +117,9 @@ def simulate_minute(policy: Policy, flows: list[Flow]) -> list[Served]:
                 next_active.append((flow, step + 1, rejected))
                 continue
             if not flow.leg.overflow_on_429:
-                reason = f"rate limited at {model} and route {flow.leg.route} does not fall back on 429"
+                reason = (
+                    f"rate limited at {model} and route {flow.leg.route} does not fall back on 429"
+                )
                 kind = "rate_limited"
             else:
                 kind, reason = flow.leg.kind_if_exhausted, flow.leg.reason_if_exhausted
@@ -126,7 +128,9 @@ def simulate_minute(policy: Policy, flows: list[Flow]) -> list[Served]:
     return out
 
 
-def _ratio(left: dict[tuple[str, str], float], scope: str, name: str, req: float, tok: float) -> float:
+def _ratio(
+    left: dict[tuple[str, str], float], scope: str, name: str, req: float, tok: float
+) -> float:
     ratio = 1.0
     cap = left.get((f"{scope}-req", name))
     if cap is not None and req > cap:

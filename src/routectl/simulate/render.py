@@ -202,8 +202,19 @@ def print_text(report: dict[str, Any], console: Any) -> None:
     console.print(summary)
 
     models = Table(title="by model (head)", title_justify="left")
-    for name in ("model", "provider", "jurisdiction", "tier", "requests", "share", "cost", "latency"):
-        models.add_column(name, justify="right" if name in ("requests", "share", "cost", "latency") else "left")
+    for name in (
+        "model",
+        "provider",
+        "jurisdiction",
+        "tier",
+        "requests",
+        "share",
+        "cost",
+        "latency",
+    ):
+        models.add_column(
+            name, justify="right" if name in ("requests", "share", "cost", "latency") else "left"
+        )
     for m in report["by_model"]:
         models.add_row(
             m["model"],
@@ -221,7 +232,12 @@ def print_text(report: dict[str, Any], console: Any) -> None:
         for name in (key, "requests", "share", "cost"):
             table.add_column(name, justify="left" if name == key else "right")
         for entry in report[f"by_{key}"]:
-            table.add_row(entry["name"], count_fmt(entry["requests"]), share(entry["share"]), usd(entry["cost"]))
+            table.add_row(
+                entry["name"],
+                count_fmt(entry["requests"]),
+                share(entry["share"]),
+                usd(entry["cost"]),
+            )
         console.print(table)
     if has_base and report["shift"]:
         table = Table(title="shift (base → head)", title_justify="left")

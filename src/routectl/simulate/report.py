@@ -59,8 +59,13 @@ def build(
             "start": _iso(replay.time_span[0]),
             "end": _iso(replay.time_span[1]),
             "groups_planned": replay.groups,
+            "token_conditions": replay.token_conditions,
         },
-        "scenario": {**scenario, "rate_limits_applied": replay.rate_limited},
+        "scenario": {
+            **scenario,
+            "rate_limits": replay.rate_limits,
+            "rate_limited_minutes": replay.limited_minutes,
+        },
         "fractional_counts": (
             "weighted splits, live experiments and shadows are counted with their "
             "expected fractions; counts are rounded only for display"
@@ -109,7 +114,8 @@ def _figures(replay: Replay, side: str, policy: Policy) -> dict[str, Any]:
     by_model: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     unroutable: dict[tuple[str, str], float] = defaultdict(float)
     dims: dict[str, dict[str, list[float]]] = {
-        k: defaultdict(lambda: [0.0, 0.0]) for k in ("provider", "jurisdiction", "tier", "intent", "route")
+        k: defaultdict(lambda: [0.0, 0.0])
+        for k in ("provider", "jurisdiction", "tier", "intent", "route")
     }
     shadow: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     arms: dict[tuple[str, str], float] = defaultdict(float)

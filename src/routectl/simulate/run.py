@@ -67,8 +67,10 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
 
     sources = {"head": _head_source(args.path, head)}
     if base is not None:
+        ref_path = base_ref.path if base_ref is not None else args.base
+        revision = base_ref.revision if base_ref is not None else None
         sources["base"] = PolicySource(
-            base_ref.path, base_ref.revision, None if base_ref.revision else None, _prices(base)
+            ref_path, revision, False if revision else None, _prices(base)
         )
     scenario = {
         "outages": [str(o) for o in outages],
@@ -79,9 +81,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
 
 
 def _prices(loaded: Any) -> dict[str, str | None]:
-    return {
-        d.name: d.doc.spec.pricing.source for d in loaded.documents if d.kind == "Model"
-    }
+    return {d.name: d.doc.spec.pricing.source for d in loaded.documents if d.kind == "Model"}
 
 
 def _head_source(path: str, loaded: Any) -> PolicySource:

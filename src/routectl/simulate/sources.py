@@ -135,7 +135,9 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
 
 def check_feature(name: str, where: str) -> None:
     if name not in FEATURES:
-        raise TrafficError(f"{where}: unknown feature {name!r}; expected one of {', '.join(FEATURES)}")
+        raise TrafficError(
+            f"{where}: unknown feature {name!r}; expected one of {', '.join(FEATURES)}"
+        )
 
 
 class _SpecFile(BaseModel):
@@ -173,10 +175,10 @@ def traffic_files(
 def _from_spec(
     spec_path: Path, mapping: dict[str, str], constants: dict[str, str]
 ) -> list[TrafficFile]:
-    from routectl.loader.yaml_source import position
-
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from routectl.loader.yaml_source import position
 
     try:
         raw = YAML(typ="rt").load(spec_path.read_text(encoding="utf-8"))
@@ -198,7 +200,7 @@ def _from_spec(
             if key not in FEATURES:
                 line, col = position(raw, ["files", index, "map" if key in entry.map else "set"])
                 check_feature(key, f"{spec_path}:{line}:{col}")
-        path = (spec_path.parent / entry.path).resolve()
+        path = spec_path.parent / entry.path
         if not path.is_file():
             line, col = position(raw, ["files", index, "path"])
             raise TrafficError(f"{spec_path}:{line}:{col}: {entry.path}: no such traffic file")

@@ -16,12 +16,22 @@ against per-request :func:`decide`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from routectl.core.policy import ModelInfo, Policy
+from routectl.core.policy import ModelInfo, Policy, RouteInfo
 
 IN = "input_tokens"
 OUT = "output_tokens"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``sql`` evaluates per row; ``value`` is the same expression in Python (for pruning)."""
+
+    sql: str
+    value: Callable[[int, int], int]
+    bits: int  # 1 for a comparison, 2 for a sign (-1/0/1)
 
 
 def _cost_sql(model: ModelInfo) -> str:
@@ -31,29 +41,77 @@ def _cost_sql(model: ModelInfo) -> str:
     )
 
 
-def conditions(policies: Iterable[Policy]) -> list[str]:
-    """SQL expressions (each BOOLEAN or -1/0/1) whose values decide every plan."""
-    found: dict[str, None] = {}  # ordered set
+def conditions(policies: Iterable[Policy]) -> list[Condition]:
+    """Expressions whose values, together, decide every plan of these policies."""
+    found: dict[str, Condition] = {}
     for policy in policies:
         for model in policy.models.values():
-            found[f"({IN} + {OUT} > {model.context_window})"] = None
-            found[f"({OUT} > {model.max_output_tokens})"] = None
+            cw, mo = model.context_window, model.max_output_tokens
+            _add(found, f"({IN} + {OUT} > {cw})", lambda i, o, cw=cw: int(i + o > cw), 1)
+            _add(found, f"({OUT} > {mo})", lambda i, o, mo=mo: int(o > mo), 1)
         for route in policy.routes:
-            names = _route_models(route, policy)
             if route.max_cost_per_request is not None:
-                for name in names:
-                    cost = _cost_sql(policy.models[name])
-                    found[f"({cost} > {route.max_cost_per_request!r}::DOUBLE)"] = None
+                cap = route.max_cost_per_request
+                for name in sorted(_route_models(route, policy)):
+                    info = policy.models[name]
+                    _add(
+                        found,
+                        f"({_cost_sql(info)} > {cap!r}::DOUBLE)",
+                        lambda i, o, info=info, cap=cap: int(info.cost(i, o) > cap),
+                        1,
+                    )
             if route.strategy == "cheapest":
                 targets = sorted({n for group in route.targets for n in group.models})
-                for i, a in enumerate(targets):
-                    for b in targets[i + 1 :]:
-                        ca, cb = _cost_sql(policy.models[a]), _cost_sql(policy.models[b])
-                        found[f"sign({ca} - {cb})"] = None
-    return list(found)
+                for x, a in enumerate(targets):
+                    for b in targets[x + 1 :]:
+                        ma, mb = policy.models[a], policy.models[b]
+                        _add(
+                            found,
+                            f"sign({_cost_sql(ma)} - {_cost_sql(mb)})",
+                            lambda i, o, ma=ma, mb=mb: _sign(ma.cost(i, o) - mb.cost(i, o)),
+                            2,
+                        )
+    return list(found.values())
 
 
-def _route_models(route, policy: Policy) -> set[str]:
+def _add(
+    found: dict[str, Condition], sql: str, value: Callable[[int, int], int], bits: int
+) -> None:
+    if sql not in found:
+        found[sql] = Condition(sql, value, bits)
+
+
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def varying(conds: list[Condition], box: tuple[int, int, int, int]) -> list[Condition]:
+    """The conditions that are not constant over the traffic's token box.
+
+    Each expression is linear in (input, output), so it keeps one sign over the
+    box [min_in, max_in] x [min_out, max_out] when it has that sign at the four
+    corners; such a condition separates nothing and is dropped before the scan.
+    """
+    lo_in, hi_in, lo_out, hi_out = box
+    corners = [(lo_in, lo_out), (lo_in, hi_out), (hi_in, lo_out), (hi_in, hi_out)]
+    return [c for c in conds if len({c.value(i, o) for i, o in corners}) > 1]
+
+
+def packed_sql(conds: list[Condition]) -> list[str]:
+    """The conditions packed into BIGINT bit fields (62 bits each): few, cheap group keys."""
+    words: list[list[str]] = [[]]
+    used = 0
+    for cond in conds:
+        if used + cond.bits > 62:
+            words.append([])
+            used = 0
+        value = f"({cond.sql})::BIGINT" if cond.bits == 1 else f"(({cond.sql}) + 1)::BIGINT"
+        words[-1].append(f"({value} << {used})" if used else value)
+        used += cond.bits
+    return [" | ".join(word) for word in words if word]
+
+
+def _route_models(route: RouteInfo, policy: Policy) -> set[str]:
     names = {n for group in route.targets for n in group.models}
     names.update(route.fallback_chain)
     names.update(model for model, _ in route.shadows)

@@ -112,9 +112,7 @@ def _moment(text: str, option: str) -> Moment | None:
 
 def check_outages(outages: list[Outage], policies: list[Policy]) -> None:
     for outage in outages:
-        if not any(
-            outage.target in p.providers or outage.target in p.models for p in policies
-        ):
+        if not any(outage.target in p.providers or outage.target in p.models for p in policies):
             raise TrafficError(
                 f"--outage {outage}: no provider or model named {outage.target!r} in the policy"
             )

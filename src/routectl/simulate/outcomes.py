@@ -1,0 +1,175 @@
+"""Where each group's legs end up, as an ``outcomes`` table joined to ``groups``.
+
+One row per (side, fid, ostate, minute, outcome) with the share (``weight``) of
+the group's requests. ``minute`` is -1 for every minute in which no rate limit
+can bind; only the minutes where one might (the traffic that could reach a
+limited model or provider exceeds its limit) are simulated one by one
+(:mod:`ratelimit`), so a trace far below its limits costs nothing extra.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from routectl.core.policy import Policy
+from routectl.simulate import ratelimit
+from routectl.simulate.legs import Leg, ShadowLeg
+
+LegsByKey = dict[tuple[str, int, int], tuple[list[Leg], list[ShadowLeg]]]
+COLUMNS = (
+    "side", "fid", "ostate", "minute", "kind", "model", "reason", "route", "intent", "arm",
+    "experiment", "weight",
+)  # fmt: skip
+
+
+def binding_minutes(
+    con: duckdb.DuckDBPyConnection, policies: dict[str, Policy], legs_by_key: LegsByKey
+) -> set[int]:
+    """Minutes in which some limit might bind, from an upper bound of the demand."""
+    import pyarrow as pa
+
+    caps: dict[str, tuple[int | None, int | None]] = {}
+    reach: list[tuple[str, int, int]] = []
+    for (side, fid, ostate), (shares, _) in legs_by_key.items():
+        policy = policies[side]
+        entities = set()
+        for leg in shares:
+            for model in leg.steps:
+                info = policy.models[model]
+                if info.rpm or info.tpm:
+                    entities.add((f"{side}:model:{model}", info.rpm, info.tpm))
+                provider = policy.providers[info.provider]
+                if provider.rpm or provider.tpm:
+                    entities.add((f"{side}:provider:{provider.name}", provider.rpm, provider.tpm))
+        for key, rpm, tpm in entities:
+            caps[key] = (rpm, tpm)
+            reach.append((key, fid, ostate))
+    if not reach:
+        return set()
+    entity, fids, ostates = (list(c) for c in zip(*reach, strict=True))
+    con.register(
+        "reach",
+        pa.table(
+            [
+                pa.array(entity, pa.string()),
+                pa.array(fids, pa.int64()),
+                pa.array(ostates, pa.int64()),
+            ],
+            names=["entity", "fid", "ostate"],
+        ),
+    )
+    minutes = set()
+    for key, minute, n, tokens in con.execute(
+        """
+        SELECT r.entity, g.minute, sum(g.n), sum(g.tin + g.tout)
+        FROM groups g JOIN reach r USING (fid, ostate) GROUP BY ALL
+        """
+    ).fetchall():
+        rpm, tpm = caps[key]
+        if (rpm and n > rpm) or (tpm and tokens > tpm):
+            minutes.add(int(minute))
+    return minutes
+
+
+def collapse_minutes(con: duckdb.DuckDBPyConnection, keep: set[int]) -> None:
+    """Set ``minute`` to -1 outside ``keep``: those minutes behave alike."""
+    import pyarrow as pa
+
+    con.register("binding", pa.table([pa.array(sorted(keep), pa.int64())], names=["minute"]))
+    con.execute(
+        """
+        UPDATE groups SET minute = -1
+        WHERE minute NOT IN (SELECT minute FROM binding)
+        """
+    )
+
+
+def outcome_rows(
+    con: duckdb.DuckDBPyConnection,
+    policies: dict[str, Policy],
+    legs_by_key: LegsByKey,
+    limited_minutes: set[int],
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for (side, fid, ostate), (shares, shadows) in legs_by_key.items():
+        for shadow in shadows:
+            rows.append(
+                (side, fid, ostate, None, "shadow", shadow.model, shadow.source, shadow.route,
+                 shadow.intent, None, None, shadow.weight)
+            )  # fmt: skip
+        for leg in shares:
+            if leg.steps:
+                rows.append(
+                    _row(side, fid, ostate, -1, leg, "served", leg.steps[0], None, leg.weight)
+                )
+            else:
+                rows.append(
+                    _row(side, fid, ostate, -1, leg, leg.kind_if_exhausted, None,
+                         leg.reason_if_exhausted, leg.weight)
+                )  # fmt: skip
+    if not limited_minutes:
+        return rows
+    flows_by_minute: dict[int, list[tuple[int, int, float, float]]] = defaultdict(list)
+    for fid, ostate, minute, n, tokens in con.execute(
+        "SELECT fid, ostate, minute, sum(n), sum(tin + tout) FROM groups WHERE minute <> -1 "
+        "GROUP BY ALL"
+    ).fetchall():
+        flows_by_minute[int(minute)].append((int(fid), int(ostate), float(n), float(tokens)))
+    for side, policy in policies.items():
+        for minute, entries in sorted(flows_by_minute.items()):
+            flows = []
+            for fid, ostate, n, tokens in entries:
+                shares, _ = legs_by_key[(side, fid, ostate)]
+                for index, leg in enumerate(shares):
+                    flows.append(
+                        ratelimit.Flow(
+                            (fid, ostate, minute), index, leg, n * leg.weight, tokens * leg.weight
+                        )
+                    )
+            for served in ratelimit.simulate_minute(policy, flows):
+                fid, ostate, _ = served.key
+                leg = legs_by_key[(side, fid, ostate)][0][served.leg_index]
+                rows.append(
+                    _row(side, fid, ostate, minute, leg, served.kind, served.model, served.reason,
+                         leg.weight * served.share)
+                )  # fmt: skip
+    return rows
+
+
+def _row(side, fid, ostate, minute, leg: Leg, kind, model, reason, weight) -> tuple[Any, ...]:
+    return (side, fid, ostate, minute, kind, model, reason, leg.route, leg.intent, leg.arm,
+            leg.experiment, weight)  # fmt: skip
+
+
+def register(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
+    """The ``outcomes`` table: rows per minute (-1: every minute no limit binds); shadows
+    (minute NULL) hold in every minute of their group."""
+    import pyarrow as pa
+
+    columns: list[list[Any]] = [[] for _ in COLUMNS]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    text, number = pa.string(), pa.int64()
+    types = [text, number, number, number, *[text] * 7, pa.float64()]
+    con.register(
+        "outcomes_arrow",
+        pa.table(
+            [pa.array(c, type=t) for c, t in zip(columns, types, strict=True)], names=list(COLUMNS)
+        ),
+    )
+    # Shadows (minute NULL) copy into every minute of their group.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE outcomes AS
+        SELECT * FROM outcomes_arrow WHERE minute IS NOT NULL
+        UNION ALL
+        SELECT o.* REPLACE (m.minute AS minute)
+        FROM outcomes_arrow o
+        JOIN (SELECT DISTINCT fid, ostate, minute FROM groups) m USING (fid, ostate)
+        WHERE o.minute IS NULL
+        """
+    )
