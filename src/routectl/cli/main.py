@@ -18,6 +18,7 @@ app = typer.Typer(
 # One module per command family; each exposes register(app).
 COMMAND_MODULES = (
     "routectl.cli.explain_cmd",
+    "routectl.cli.lint_cmd",
     "routectl.cli.test_cmd",
     "routectl.cli.schema_cmd",
     "routectl.cli.reconcile_cmd",

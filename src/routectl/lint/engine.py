@@ -27,7 +27,28 @@ _SUPPRESS = re.compile(r"#\s*routectl-lint:\s*disable=([A-Z0-9, ]+)")
 def lint_paths(
     paths: Sequence[str | os.PathLike[str]], config: LintConfig | None = None
 ) -> LintReport:
-    return lint_loaded(load_paths(paths), config)
+    """Lint each directory in ``paths`` as a policy of its own, and the files together.
+
+    ``routectl lint examples/policies/*`` lints every example on its own
+    (their names may overlap); ``routectl lint a.yaml b.yaml`` lints one
+    policy split over two files.
+    """
+    directories = [p for p in paths if Path(p).is_dir()]
+    files = [p for p in paths if not Path(p).is_dir()]
+    groups = [[d] for d in directories] + ([files] if files else [])
+    reports = [lint_loaded(load_paths(group), config) for group in groups]
+    return _merged(reports) if len(reports) != 1 else reports[0]
+
+
+def _merged(reports: list[LintReport]) -> LintReport:
+    merged = LintReport()
+    for report in reports:
+        merged.files.extend(report.files)
+        merged.usage_errors.extend(report.usage_errors)
+        merged.documents += report.documents
+        merged.findings.extend(report.findings)
+    merged.findings = sorted_findings(merged.findings)
+    return merged
 
 
 def lint_loaded(result: LoadResult, config: LintConfig | None = None) -> LintReport:

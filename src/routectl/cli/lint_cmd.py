@@ -1,0 +1,135 @@
+"""``routectl lint`` and ``routectl rules``: check a policy; explain the checks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.markdown import Markdown
+from rich.table import Table
+
+from routectl.cli.common import Exit, stderr, stdout
+from routectl.lint import (
+    ConfigError,
+    LintConfig,
+    Severity,
+    all_rules,
+    find_config,
+    find_rule,
+    lint_paths,
+    load_config,
+)
+from routectl.lint.formats import Format, github, json_report, junit, sarif, text
+
+
+def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
+    if explicit is not None:
+        if not explicit.is_file():
+            stderr.print(f"[bold red]error[/] --config {explicit}: no such file")
+            raise typer.Exit(Exit.USAGE)
+        found: Path | None = explicit
+    else:
+        found = find_config([Path(p) for p in paths[:1]] + [Path.cwd()])
+    if found is None:
+        return LintConfig()
+    try:
+        return load_config(found)
+    except ConfigError as exc:
+        stderr.print(f"[bold red]error[/] {exc.location}: {exc.message}", markup=True)
+        stderr.print(f"      [dim]fix: {exc.hint}[/]", markup=True)
+        raise typer.Exit(Exit.USAGE) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("lint")
+    def lint(
+        paths: list[str] = typer.Argument(..., help="Policy directories or manifest files."),
+        output_format: Format = typer.Option(Format.text, "--format", help="Report format."),
+        fail_severity: Severity = typer.Option(
+            None,
+            "--fail-severity",
+            help="Exit 1 on findings at or above this severity [default: error, "
+            "or lint.failSeverity from the config file].",
+            show_default=False,
+        ),
+        config_file: Path = typer.Option(
+            None, "--config", help="Config file [default: nearest .routectl.yaml]."
+        ),
+    ) -> None:
+        """Check a policy: schema, references, sovereignty, routing logic, secrets.
+
+        Exit 0 clean, 1 findings at or above --fail-severity, 2 usage or tool error.
+        """
+        started = time.perf_counter()
+        config = _config(config_file, paths)
+        threshold = fail_severity or config.fail_severity or Severity.error
+        report = lint_paths(paths, config)
+        elapsed = time.perf_counter() - started
+        if report.usage_errors:
+            for error in report.usage_errors:
+                stderr.print(f"[bold red]error[/] {error}", markup=True)
+            raise typer.Exit(Exit.USAGE)
+        if output_format is Format.text:
+            text.render(report, stdout, elapsed)
+        elif output_format is Format.json:
+            typer.echo(json_report.render(report))
+        elif output_format is Format.sarif:
+            typer.echo(sarif.render(report, config))
+        elif output_format is Format.github:
+            rendered = github.render(report)
+            if rendered:
+                typer.echo(rendered)
+        else:
+            typer.echo(junit.render(report, threshold))
+        raise typer.Exit(Exit.FAILED if report.fails(threshold) else Exit.OK)
+
+    @app.command("rules")
+    def rules(
+        code: str = typer.Argument(None, help="A rule code (RT005) or name to explain."),
+        output_format: str = typer.Option("text", "--format", help="text or json."),
+    ) -> None:
+        """List the lint rules, or explain one: what it checks, options, examples."""
+        if output_format not in ("text", "json"):
+            stderr.print(f"[bold red]error[/] --format must be text or json, not {output_format!r}")
+            raise typer.Exit(Exit.USAGE)
+        if code is None:
+            selected = list(all_rules().values())
+        else:
+            rule = find_rule(code)
+            if rule is None:
+                stderr.print(
+                    f"[bold red]error[/] no rule {code!r}; 'routectl rules' lists them", markup=True
+                )
+                raise typer.Exit(Exit.USAGE)
+            selected = [rule]
+        if output_format == "json":
+            payload = [
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "severity": r.severity.value,
+                    "summary": r.summary,
+                    "source": "loader" if r.from_loader else "rule",
+                    "helpUri": r.help_uri,
+                    "description": r.description,
+                }
+                for r in selected
+            ]
+            typer.echo(json.dumps(payload if code is None else payload[0], indent=2))
+            return
+        if code is not None:
+            rule = selected[0]
+            stdout.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity.value})")
+            stdout.print(rule.summary)
+            stdout.print()
+            stdout.print(Markdown(rule.description))
+            return
+        table = Table(box=None, pad_edge=False)
+        for column in ("code", "name", "severity", "checks"):
+            table.add_column(column)
+        for r in selected:
+            table.add_row(r.code, r.name, r.severity.value, r.summary)
+        stdout.print(table)
+        stdout.print("[dim]routectl rules CODE explains one rule, with examples[/]")
