@@ -46,6 +46,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _log_to_stderr() -> None:
+    """routectl's own INFO lines (reloads, shadow outcomes); libraries stay at WARNING,
+    so nothing logs per-request URLs or headers."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.getLogger("routectl").setLevel(logging.INFO)
+
+
 def register(app: typer.Typer) -> None:
     gateway = typer.Typer(help="Run the routectl AI gateway.", no_args_is_help=True)
     app.add_typer(gateway, name="gateway")
@@ -111,7 +120,7 @@ def register(app: typer.Typer) -> None:
         except OSError as exc:
             raise _fail(f"cannot open the decision log {log}: {exc.strerror}") from None
         sock = _bind(host, port)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        _log_to_stderr()
         stderr.print(
             f"routectl gateway on http://{host}:{sock.getsockname()[1]} "
             f"(configuration revision {revision})"
