@@ -21,12 +21,14 @@ input only and never appears in any output.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routectl.core.manifest import KINDS, NAME_PATTERN
-from routectl.core.state import Resource, address, documents_from_resources
+from routectl.core.state import Resource, address, documents_from_resources, secret_paths
 from routectl.store.base import (
     ChangeSet,
     ConfigStore,
@@ -37,6 +39,7 @@ from routectl.store.base import (
 )
 
 KIND_BY_PLURAL = {kind.lower(): kind for kind in KINDS}
+FINGERPRINT_PATTERN = re.compile(r"^sha256:[0-9a-f]{16}$")
 
 
 class _Wire(BaseModel):
@@ -181,6 +184,7 @@ class AdminService:
                         f"{op.action} needs a resource", ["operations", index, "resource"]
                     )
                 continue
+            _check_secret_fields(op.resource, ["operations", index, "resource", "spec"])
             try:
                 documents_from_resources([op.resource])
             except ValidationError as exc:
@@ -192,3 +196,32 @@ class AdminService:
                     f"{op.kind}/{op.name}: {first['msg']}",
                     ["operations", index, "resource", "spec", *loc],
                 ) from None
+
+
+def _check_secret_fields(resource: Resource, location: list[str | int]) -> None:
+    """A secret field holds a reference, a pushed {"value"} or a read-back {"fingerprint"}.
+
+    Anything else (a mistyped key, a secret pasted as a fingerprint) would be
+    stored and shown by every read, so it is refused, without echoing it.
+    """
+    for path in secret_paths(resource.kind, resource.spec):
+        value: Any = resource.spec
+        for key in path:
+            value = value[key]
+        if isinstance(value, str):
+            continue  # a reference: the spec model checks its form
+        if isinstance(value, Mapping) and (
+            (set(value) == {"value"} and isinstance(value["value"], str) and value["value"])
+            or (
+                set(value) == {"fingerprint"}
+                and isinstance(value["fingerprint"], str)
+                and FINGERPRINT_PATTERN.match(value["fingerprint"])
+            )
+        ):
+            continue
+        raise InvalidPayload(
+            f"{resource.kind}/{resource.name}: a secret field takes a reference (env:NAME or "
+            'file:PATH), {"value": "…"} to push a secret, or the {"fingerprint": "sha256:…"} '
+            "a read returned",
+            [*location, *path],
+        )
