@@ -261,21 +261,15 @@ class HttpBackend:
     def _json(self, response: httpx.Response, what: str) -> Any:
         status = response.status_code
         if status in (401, 403):
-            detail = _error_message(response)
-            if status == 401:
-                hint = (
-                    "set ROUTECTL_TOKEN to the gateway's admin token (ROUTECTL_ADMIN_TOKEN)"
-                    if not self._has_token
-                    else "check that ROUTECTL_TOKEN matches the gateway's ROUTECTL_ADMIN_TOKEN"
-                )
-                raise GatewayError(
-                    f"gateway {self.name} rejected the admin token (401 unauthorized"
-                    f"{': ' + detail if detail else ''}); {hint}"
-                )
+            detail = _error_message(response) or response.reason_phrase
+            hint = (
+                "check that ROUTECTL_TOKEN matches the gateway's ROUTECTL_ADMIN_TOKEN"
+                if self._has_token
+                else "set ROUTECTL_TOKEN to the gateway's admin token (ROUTECTL_ADMIN_TOKEN)"
+            )
             raise GatewayError(
-                f"gateway {self.name} refused {what} (403 forbidden"
-                f"{': ' + detail if detail else ''}); check the token's permissions and "
-                "the gateway's admin access settings"
+                f"gateway {self.name} refused the admin token on {what} ({status}: {detail}); "
+                f"{hint}"
             )
         if status in (409, 422):
             raise Rejected(
