@@ -31,7 +31,6 @@ import duckdb
 
 from routectl.simulate.sources import TEXT_FEATURES, TrafficError, TrafficFile, match_columns
 
-MAX_REPORTED_ERRORS = 20
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 _NUMERIC_TYPES = (*_INTEGER_TYPES, "UBIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
@@ -109,8 +108,13 @@ def _cast(feature: str, ref: str, kind: str) -> str | None:
         if kind == "VARCHAR":
             return f"CAST({ref} AS TIMESTAMPTZ)::TIMESTAMP"
         return None
-    if feature in ("input_tokens", "output_tokens"):
+    if feature == "output_tokens" and kind in _INTEGER_TYPES:
+        # The gateway logs null when the upstream reported no usage: replayed as 0.
+        return f"coalesce({ref}::BIGINT, 0)"
+    if feature == "input_tokens":
         return f"{ref}::BIGINT" if kind in _INTEGER_TYPES else None
+    if feature == "output_tokens":
+        return None
     if feature == "metadata":
         if kind == "VARCHAR":
             return ref
@@ -289,7 +293,10 @@ def _row_values(
 
     values: dict[str, Any] = {}
     for feature in ("input_tokens", "output_tokens"):
-        values[feature] = _tokens(feature, raw(feature), found.get(feature, feature))
+        value = raw(feature)
+        if feature == "output_tokens" and value in (None, ""):
+            value = 0  # as the fast path: no usage reported
+        values[feature] = _tokens(feature, value, found.get(feature, feature))
     stamp = raw("timestamp")
     if stamp in (None, ""):
         if need_timestamp:
