@@ -9,6 +9,7 @@ from enum import IntEnum
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from routectl.core.policy import Policy, resolve
 from routectl.loader.yaml_source import LoadError, LoadResult, SourceDocument, load_paths
@@ -47,9 +48,11 @@ def require_policy(result: LoadResult, exit_code: int = Exit.USAGE) -> LoadedPol
         stderr.print(f"{len(result.errors)} error(s) while loading the policy")
         raise typer.Exit(exit_code)
     if not result.documents:
+        where = escape(", ".join(result.files)) or "the given paths"
         stderr.print(
-            "[bold red]error[/] no manifests found (expected *.yaml or *.yml documents "
-            "with apiVersion: routectl.dev/v1)"
+            f"[bold red]error[/] no manifests found in {where} (expected *.yaml or *.yml "
+            "documents with apiVersion: routectl.dev/v1)",
+            markup=True,
         )
         raise typer.Exit(exit_code)
     policy = resolve(d.doc for d in result.documents)

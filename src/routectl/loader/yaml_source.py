@@ -17,14 +17,18 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from routectl.core.manifest import API_VERSION, KINDS, parse_document
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
+# Manifests nest a handful of levels; a limit far below Python's recursion
+# limit turns "[[[[…" into a located error instead of a RecursionError.
+MAX_NESTING_DEPTH = 64
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
@@ -214,6 +218,7 @@ def load_bytes(name: str, data: bytes) -> LoadResult:
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.max_depth = MAX_NESTING_DEPTH
     return yaml
 
 
@@ -221,12 +226,23 @@ def _documents(name: str, text: str, errors: list[LoadError]) -> Iterator[tuple[
     yaml = _yaml()
     try:
         nodes = list(yaml.compose_all(text))
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        errors.append(
+            LoadError(
+                Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1),
+                f"nested more than {MAX_NESTING_DEPTH} levels deep",
+                "manifests nest a few levels; flatten the structure",
+                code="RC004",
+            )
+        )
+        return
     except (MarkedYAMLError, YAMLError) as exc:
         errors.append(_yaml_error(name, exc))
         return
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
+        if node is None or _empty_document(node):
+            continue  # a comment-only file, or nothing between two '---'
         expanded = _expanded_size(node, {})
         if expanded > MAX_EXPANDED_NODES:
             mark = node.start_mark
@@ -248,6 +264,10 @@ def _documents(name: str, text: str, errors: list[LoadError]) -> Iterator[tuple[
             errors.append(_yaml_error(name, exc))
             continue
         yield index, data
+
+
+def _empty_document(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value == ""
 
 
 def _expanded_size(node: Node, memo: dict[int, int]) -> int:
@@ -273,6 +293,10 @@ def _yaml_error(name: str, exc: Exception, hint: str | None = None) -> LoadError
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     message = f"invalid YAML: {context + ', ' if context else ''}{problem}"
+    started = getattr(exc, "context_mark", None)
+    if started is not None and mark is not None and started.line != mark.line:
+        # e.g. an unclosed '{': the error surfaces at the end, the cause is where it opened
+        message += f" (it started at line {started.line + 1}, column {started.column + 1})"
     return LoadError(Location(name, line, col), message, hint or "fix the YAML syntax", "RC005")
 
 
@@ -282,8 +306,8 @@ def _validate(name: str, index: int, raw: Any, errors: list[LoadError]) -> Sourc
         errors.append(
             LoadError(
                 Location(name, line, col),
-                f"expected a mapping with apiVersion, kind, metadata and spec, "
-                f"got {type(raw).__name__}",
+                "expected a mapping with apiVersion, kind, metadata and spec, "
+                f"got {_yaml_type(raw)}",
                 code="RC006",
             )
         )
@@ -320,6 +344,18 @@ def _validate(name: str, index: int, raw: Any, errors: list[LoadError]) -> Sourc
     return SourceDocument(name, index, doc, raw)
 
 
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return f"the string {str(value)[:40]!r}"
+
+
 def _plain(value: Any) -> Any:
     """ruamel's round-trip types into plain Python, so pydantic sees dicts and lists."""
     if isinstance(value, dict):
@@ -352,4 +388,6 @@ def _validation_error(name: str, raw: CommentedMap, err: dict[str, Any]) -> Load
         hint = "reference the secret as env:NAME or file:PATH; never inline its value"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
+    elif kind.endswith(("_type", "_parsing")) and isinstance(err.get("input"), str | int | float):
+        message = f"{message} (got {err['input']!r})"
     return LoadError(Location(name, line, col), f"{field_path}: {message}", hint, "RC007")
