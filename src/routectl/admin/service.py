@@ -11,8 +11,17 @@ Wire format (``/admin/v1``)::
     GET  /resources/{kind}/{name} -> ResourceOut
     POST /changesets  (If-Match: "<revision>")  ChangeSetIn -> {revision, applied}
                                                  412 stale revision, 422 invalid
-    GET  /revisions             -> [RevisionOut]
+    GET  /revisions[?limit=N]   -> [RevisionOut]  (newest first; limit 1..1000, default 100)
     GET  /revisions/{n}         -> Config at revision n
+    GET  /health                -> {status: "ok", revision}   (no auth; 503 if the store is down)
+    GET  /openapi.json          -> the OpenAPI 3.1 document   (no auth)
+
+Reads carry ``ETag: "<revision>"``. Every other route needs ``Authorization:
+Bearer <token>`` (401 missing/malformed, 403 wrong). Errors are
+``{"error": {"code", "message", ...}}``; 422 adds ``path`` (where in the body or
+query), 412 adds ``expected_revision`` and ``current_revision``. Other statuses:
+400 malformed If-Match, 404 unknown resource/revision/route, 409 InvalidChange
+(nothing written), 413 body over 10 MiB, 428 If-Match missing, 503 store down.
 
 A resource's secret fields are reference strings (``env:NAME``) or, after a
 push, ``{"fingerprint": "sha256:…"}``; a pushed ``{"value": …}`` is accepted on
