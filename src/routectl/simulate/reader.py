@@ -52,10 +52,15 @@ def quote(text: str) -> str:
 def scan_sql(file: TrafficFile) -> str:
     path = quote(str(file.path))
     if file.format == "csv":
-        return f"read_csv({path}, header=true)"
+        delimiter = "\\t" if _is_tsv(file) else ","
+        return f"read_csv({path}, header=true, delim='{delimiter}')"
     if file.format == "jsonl":
         return f"read_json({path}, format='newline_delimited')"
     return f"read_parquet({path})"
+
+
+def _is_tsv(file: TrafficFile) -> bool:
+    return file.path.name.lower().removesuffix(".gz").endswith(".tsv")
 
 
 def describe(con: duckdb.DuckDBPyConnection, file: TrafficFile) -> list[tuple[str, str]] | None:
@@ -235,7 +240,7 @@ def _csv_records(
     file: TrafficFile, lines: Iterator[tuple[int, str, str | None]]
 ) -> Iterator[tuple[int, dict[str, Any], str | None]]:
     header: list[str] | None = None
-    delimiter = "\t" if file.path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+    delimiter = "\t" if _is_tsv(file) else ","
     for number, text, problem in lines:
         if problem is not None:
             yield number, {}, problem
