@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import textwrap
 import threading
@@ -81,6 +82,16 @@ spec:
   pricing: {input: 2, output: 6}
 ---
 apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: mistral-small}
+spec:
+  provider: mistral
+  upstreamModel: mistral-small-latest
+  contextWindow: 32000
+  maxOutputTokens: 4096
+  pricing: {input: 0.2, output: 0.6}
+---
+apiVersion: routectl.dev/v1
 kind: Route
 metadata: {name: default}
 spec:
@@ -88,7 +99,7 @@ spec:
   targets:
     - {model: gpt-4o, weight: 95}
     - {model: mistral-large, weight: 5}
-  fallback: {chain: [mistral-large]}
+  fallback: {chain: [mistral-small]}
 ---
 apiVersion: routectl.dev/v1
 kind: Experiment
@@ -115,6 +126,21 @@ def edit(directory: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, old
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def set_split(directory: Path, gpt_4o_percent: int) -> None:
+    """Change route default's weighted split (the weights must add up to 100)."""
+    path = directory / "policy.yaml"
+    text = re.sub(
+        r"\{model: gpt-4o, weight: \d+\}",
+        f"{{model: gpt-4o, weight: {gpt_4o_percent}}}",
+        path.read_text(encoding="utf-8"),
+    )
+    rest = 100 - gpt_4o_percent
+    text = re.sub(
+        r"\{model: mistral-large, weight: \d+\}", f"{{model: mistral-large, weight: {rest}}}", text
+    )
+    path.write_text(text, encoding="utf-8")
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import EXAMPLES
-from tests.reconcile.conftest import edit, run, write_policy
+from tests.reconcile.conftest import edit, run, set_split, write_policy
 
 from routectl.store.sqlite import SqliteStore
 
@@ -22,7 +22,7 @@ def store_revision(workdir: Path) -> int:
 def test_apply_then_plan_has_nothing_left(policy, workdir):
     first = run("apply", str(policy), "--auto-approve")
     assert first.exit_code == 0, first.output
-    assert "Plan: 10 to add, 0 to change, 0 to destroy." in first.stdout
+    assert "Plan: 11 to add, 0 to change, 0 to destroy." in first.stdout
     assert "Apply complete" in first.stdout
     assert (workdir / ".routectl" / "gateway.db").exists()
     # Dependency order: providers before models before routes before the experiment.
@@ -38,12 +38,12 @@ def test_apply_then_plan_has_nothing_left(policy, workdir):
 
 def test_one_weight_change_shows_only_that_field(policy):
     assert run("apply", str(policy), "--auto-approve").exit_code == 0
-    edit(policy, "{model: gpt-4o, weight: 95}", "{model: gpt-4o, weight: 90}")
+    set_split(policy, 90)
 
     plan = run("plan", str(policy), "--detailed-exitcode")
     assert plan.exit_code == 2, plan.output
     changed = [line.strip() for line in plan.stdout.splitlines() if line.startswith("      ")]
-    assert changed == ["spec.targets[0].weight: 95 -> 90"]
+    assert changed == ["spec.targets[0].weight: 95 -> 90", "spec.targets[1].weight: 5 -> 10"]
     assert "~ route/default" in plan.stdout
     assert "unchanged fields hidden" in plan.stdout
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in plan.stdout
@@ -54,7 +54,8 @@ def test_one_weight_change_shows_only_that_field(policy):
     assert change["address"] == "route/default"
     assert change["actions"] == ["update"]
     assert change["changed_fields"] == [
-        {"path": "spec.targets[0].weight", "before": 95, "after": 90, "sensitive": False}
+        {"path": "spec.targets[0].weight", "before": 95, "after": 90, "sensitive": False},
+        {"path": "spec.targets[1].weight", "before": 5, "after": 10, "sensitive": False},
     ]
     assert change["before"]["spec"]["targets"][0]["weight"] == 95
     assert change["after"]["spec"]["targets"][0]["weight"] == 90
@@ -116,22 +117,25 @@ def test_deletes_go_bottom_up_and_no_delete_keeps_them(policy):
 
 
 def test_protected_resources_are_never_deleted(policy):
-    edit(policy, "metadata: {name: mistral}", "metadata: {name: mistral, protected: true}")
+    edit(policy, "metadata: {name: public}", "metadata: {name: public, protected: true}")
     assert run("apply", str(policy), "--auto-approve").exit_code == 0
     text = (policy / "policy.yaml").read_text()
-    start = text.index("kind: Provider\nmetadata: {name: mistral")
+    start = text.index("kind: Classification")
     end = text.index("---", start)
     (policy / "policy.yaml").write_text(
-        text[:start] + "kind: Tier\nmetadata: {name: x}\nspec: {rank: 9}\n" + text[end:]
+        text[:start] + "kind: Tier\nmetadata: {name: spare}\nspec: {rank: 9}\n" + text[end:]
     )
     plan = run("plan", str(policy), "--format", "json")
+    assert plan.exit_code == 0, plan.output
     doc = json.loads(plan.stdout)
-    assert "provider/mistral" not in [c["address"] for c in doc["resource_changes"]]
-    assert {
-        "address": "provider/mistral",
-        "action": "delete",
-        "reason": "protected: routectl never deletes a protected resource",
-    } in doc["skipped"]
+    assert [c["address"] for c in doc["resource_changes"]] == ["tier/spare"]
+    assert doc["skipped"] == [
+        {
+            "address": "classification/public",
+            "action": "delete",
+            "reason": "protected: routectl never deletes a protected resource",
+        }
+    ]
 
 
 def test_other_owners_resources_are_skipped_never_touched(policy, workdir):
@@ -161,12 +165,13 @@ def test_target_and_exclude(policy):
     assert sorted(c["address"] for c in doc["resource_changes"]) == [
         "model/gpt-4o",
         "model/mistral-large",
+        "model/mistral-small",
     ]
     doc = json.loads(
         run("plan", str(policy), "--format", "json", "--exclude", "Route/default").stdout
     )
     assert "route/default" not in [c["address"] for c in doc["resource_changes"]]
-    assert len(doc["resource_changes"]) == 9
+    assert len(doc["resource_changes"]) == 10
 
 
 def test_markdown_for_pull_requests(policy):

@@ -9,7 +9,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tests.reconcile.conftest import TOKEN, ServerThread, edit, free_port, run
+from tests.reconcile.conftest import TOKEN, ServerThread, free_port, run, set_split
 
 AUTH = {"ROUTECTL_TOKEN": TOKEN}
 
@@ -26,11 +26,11 @@ def test_cycle_over_http(policy, gateway):
         == 0
     )
 
-    edit(policy, "{model: mistral-large, weight: 5}", "{model: mistral-large, weight: 10}")
+    set_split(policy, 90)
     plan = run("plan", str(policy), "--detailed-exitcode", "--gateway", gateway.url, env=AUTH)
     assert plan.exit_code == 2, plan.output
     changed = [line.strip() for line in plan.stdout.splitlines() if line.startswith("      ")]
-    assert changed == ["spec.targets[1].weight: 5 -> 10"]
+    assert changed == ["spec.targets[0].weight: 95 -> 90", "spec.targets[1].weight: 5 -> 10"]
 
     env = AUTH | {"ROUTECTL_GATEWAY": gateway.url}  # the gateway from the environment
     assert run("apply", str(policy), "--auto-approve", env=env).exit_code == 0
@@ -41,10 +41,10 @@ def test_cycle_over_http(policy, gateway):
 def test_stale_plan_writes_nothing(policy, gateway, workdir):
     env = AUTH | {"ROUTECTL_GATEWAY": gateway.url}
     assert run("apply", str(policy), "--auto-approve", env=env).exit_code == 0
-    edit(policy, "{model: gpt-4o, weight: 95}", "{model: gpt-4o, weight: 80}")
+    set_split(policy, 80)
     saved = run("plan", str(policy), "--out", "change.plan", env=env)
     assert saved.exit_code == 0 and (workdir / "change.plan").exists()
-    edit(policy, "{model: gpt-4o, weight: 80}", "{model: gpt-4o, weight: 70}")
+    set_split(policy, 70)
     assert run("apply", str(policy), "--auto-approve", env=env).exit_code == 0  # revision 2
 
     stale = run("apply", "change.plan", env=env)
@@ -55,13 +55,13 @@ def test_stale_plan_writes_nothing(policy, gateway, workdir):
     )
     assert gateway.store.current_revision() == 2
     weights = [t["weight"] for t in _route(gateway, "default")["spec"]["targets"]]
-    assert weights == [70, 5]
+    assert weights == [70, 30]
 
 
 def test_saved_plan_applies_exactly_and_refuses_tampering(policy, gateway, workdir):
     env = AUTH | {"ROUTECTL_GATEWAY": gateway.url}
     assert run("plan", str(policy), "--out", "first.plan", env=env).exit_code == 0
-    edit(policy, "{model: gpt-4o, weight: 95}", "{model: gpt-4o, weight: 1}")  # not in the plan
+    set_split(policy, 1)  # not in the saved plan
     applied = run("apply", "first.plan", env=env)
     assert applied.exit_code == 0, applied.output
     assert [t["weight"] for t in _route(gateway, "default")["spec"]["targets"]] == [95, 5]

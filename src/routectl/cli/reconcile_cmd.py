@@ -29,7 +29,7 @@ from routectl.admin.client import (
 from routectl.cli.common import Exit, print_load_errors, require_policy, stderr, stdout
 from routectl.core.state import Resource, desired_state
 from routectl.loader.git_source import GitSourceError, load_at_revision, load_ref_or_path
-from routectl.loader.yaml_source import load_paths
+from routectl.loader.yaml_source import LoadResult, load_paths
 from routectl.reconcile.apply import apply_plan, default_author
 from routectl.reconcile.drift import compute_drift
 from routectl.reconcile.plan import (
@@ -108,23 +108,34 @@ def _desired(
         result = load_paths([path])
         source = SourceDoc(path=path)
     loaded = require_policy(result, Exit.FAILED)
-    _refuse_lint_errors(loaded.documents)
+    _refuse_lint_errors(result, path)
     the_owner = owner or default_owner(path)
     return desired_state((d.doc for d in loaded.documents), the_owner), the_owner, source
 
 
-def _refuse_lint_errors(documents: list) -> None:
-    """Refuse to plan a policy that lint's error-level rules reject (when lint is installed)."""
+def _refuse_lint_errors(result: LoadResult, path: str) -> None:
+    """Refuse to plan a policy that lint's error-level rules reject (the same rules as lint)."""
     try:
-        from routectl.lint import error_findings  # type: ignore[attr-defined]
-    except ImportError:
+        from routectl.lint import ConfigError, Severity, find_config, lint_loaded, load_config
+    except ImportError:  # an installation without lint
         return
-    errors = list(error_findings(documents))
-    if errors:
-        for finding in errors:
-            stderr.print(Text("error ", style="bold red") + Text(str(finding)))
-        stderr.print(f"{len(errors)} lint error(s): fix them (routectl lint) before planning")
-        raise typer.Exit(Exit.FAILED)
+    try:
+        found = find_config([Path(path)])
+        report = lint_loaded(result, load_config(found) if found else None)
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+    errors = [f for f in report.findings if f.severity is Severity.error]
+    if not errors:
+        return
+    for finding in errors:
+        stderr.print(
+            Text("error ", style="bold red")
+            + Text(f"{finding.location}: {finding.code} {finding.message}")
+        )
+        if finding.hint:
+            stderr.print(Text(f"      fix: {finding.hint}", style="dim"))
+    stderr.print(f"{len(errors)} lint error(s): fix them (routectl lint {path}) before planning")
+    raise typer.Exit(Exit.FAILED)
 
 
 def _emit(plan: PlanDoc, output_format: Format) -> None:
