@@ -86,3 +86,30 @@ def test_redacted_drops_the_password_in_every_url_form():
     assert redacted("postgresql://u:pw@db.example:5433/cfg") == "postgresql://u@db.example:5433/cfg"
     assert "pw" not in redacted("host=db user=u password=pw dbname=cfg")
     assert redacted("postgresql://%zz:pw@[bad") == "postgresql://…"
+
+
+def _kill_other_connections(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(killed[0]) if killed else 0
+
+
+def test_a_store_survives_its_connections_being_cut(new_postgres_database):
+    url = new_postgres_database()
+    store = PostgresStore(url)
+    AdminService(store).apply({"author": "a", "operations": [PROVIDER]}, 0)
+    assert store.wait_for_change(0, timeout=1) == 1  # opens the LISTEN connection
+    assert _kill_other_connections(url) >= 2
+    # The pool checks connections out with a round trip and the listener reconnects:
+    # callers never see the cut.
+    assert store.current_revision() == 1
+    assert store.snapshot().revision == 1
+    assert store.wait_for_change(1, timeout=0.3) == 1
+    AdminService(store).apply(
+        {"author": "a", "operations": [{"action": "delete", "kind": "Provider", "name": "p1"}]}, 1
+    )
+    assert store.wait_for_change(1, timeout=5) == 2
+    store.close()

@@ -17,6 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -30,6 +31,8 @@ from routectl.store.base import InvalidChange, StaleRevision, StoreError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_HISTORY = 1000
+# Readiness probes time out quickly; a store that hangs must read as not ready.
+HEALTH_DEADLINE_S = 2.0
 _IF_MATCH = re.compile(r'^\s*"?(\d{1,18})"?\s*$')
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -191,8 +194,11 @@ def admin_app(
 
     async def health(request: Request) -> Response:
         try:
-            revision = await run_in_threadpool(service.store.current_revision)
-        except StoreError:
+            with anyio.fail_after(HEALTH_DEADLINE_S):
+                revision = await anyio.to_thread.run_sync(
+                    service.store.current_revision, abandon_on_cancel=True
+                )
+        except (StoreError, TimeoutError):
             # Unauthenticated: say that the store is down, not where it is.
             error = ApiError(503, "store_unavailable", "the configuration store is unavailable")
             return error.response()

@@ -63,24 +63,28 @@ def redacted(url: str) -> str:
 class PostgresStore(SqlStore):
     dialect = POSTGRES
 
-    def __init__(self, url: str, max_connections: int = 8, connect_timeout_s: float = 10.0):
+    def __init__(self, url: str, max_connections: int = 16, connect_timeout_s: float = 5.0):
         self.url = url
         self._where = redacted(url)
+        self._connect_timeout = max(1, int(connect_timeout_s))
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_connections,
             timeout=connect_timeout_s,
-            kwargs={"connect_timeout": max(1, int(connect_timeout_s))},
+            kwargs={"connect_timeout": self._connect_timeout},
             open=False,
             name="routectl-store",
+            # One round trip per checkout, so a restarted server or a cut connection
+            # costs a reconnect instead of a failed call.
+            check=ConnectionPool.check_connection,
         )
         self._listener: psycopg.Connection[Any] | None = None
         self._listener_lock = threading.Lock()
         try:
             # One direct connection first: a bad URL or a down server fails now, with
             # libpq's reason, instead of as a pool timeout.
-            psycopg.connect(url, connect_timeout=max(1, int(connect_timeout_s))).close()
+            psycopg.connect(url, connect_timeout=self._connect_timeout).close()
             self._pool.open(wait=True, timeout=connect_timeout_s)
             self._create_schema()
         except (psycopg.Error, PoolTimeout) as exc:
@@ -122,14 +126,17 @@ class PostgresStore(SqlStore):
                 try:
                     for _ in listener.notifies(timeout=left, stop_after=1):
                         pass
-                except psycopg.OperationalError as exc:
+                except psycopg.OperationalError:
+                    # Cut: listen again (a failed reconnect raises StoreError), then re-read.
                     self._drop_listener()
-                    raise self._unavailable(exc) from None
+                    listener = self._listening_connection()
 
     def _listening_connection(self) -> psycopg.Connection[Any]:
         if self._listener is None or self._listener.closed:
             try:
-                conn = psycopg.connect(self.url, autocommit=True)
+                conn = psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=self._connect_timeout
+                )
                 conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except psycopg.Error as exc:
                 raise self._unavailable(exc) from None
