@@ -101,30 +101,40 @@ def _references(source: SourceDocument) -> Iterator[tuple[Path, str, str]]:
             yield ("spec", "fallback", "chain", i), "Model", name
         for i, shadow in enumerate(spec.shadows):
             yield ("spec", "shadows", i, "model"), "Model", shadow.model
-        yield from _list(("spec", "match", "intents"), "Intent", source)
-        yield from _list(("spec", "match", "classifications"), "Classification", source)
-        yield from _list(("spec", "match", "consumers"), "Consumer", source)
+        match = spec.match
+        yield from _list(("spec", "match", "intents"), match.intents, "Intent")
+        yield from _list(
+            ("spec", "match", "classifications"), match.classifications, "Classification"
+        )
+        yield from _list(("spec", "match", "consumers"), match.consumers, "Consumer")
     elif kind == "Experiment":
         yield ("spec", "route"), "Route", spec.route
         yield ("spec", "candidate"), "Model", spec.candidate
     elif kind == "Consumer":
-        yield from _list(("spec", "allow", "intents"), "Intent", source)
-        yield from _list(("spec", "allow", "classifications"), "Classification", source)
+        allow = spec.allow
+        yield from _list(("spec", "allow", "intents"), allow.intents, "Intent")
+        yield from _list(
+            ("spec", "allow", "classifications"), allow.classifications, "Classification"
+        )
     elif kind == "PolicyTest":
         for i, case in enumerate(spec.cases):
             yield from _case_references(("spec", "cases", i), case)
 
 
-def _list(path: Path, kind: str, source: SourceDocument) -> Iterator[tuple[Path, str, str]]:
-    """References in a YAML list, located at each item (the model's copy is sorted)."""
+def _list(path: Path, names: list[str], kind: str) -> Iterator[tuple[Path, str, str]]:
+    """References in a list of names; the path ends at the list, see :func:`_locate`."""
+    for name in names:
+        yield path, kind, name
+
+
+def _locate(source: SourceDocument, path: Path, name: str):
+    """The position of ``name`` inside the YAML list at ``path`` (the model's copy is sorted)."""
     node = source.raw
     for part in path:
-        node = node.get(part) if hasattr(node, "get") else None
-    if not isinstance(node, list):
-        return
-    for i, name in enumerate(node):
-        if isinstance(name, str):
-            yield (*path, i), kind, name
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, list) and name in node:
+        return source.locate(*path, node.index(name))
+    return source.locate(*path)
 
 
 def _case_references(base: Path, case) -> Iterator[tuple[Path, str, str]]:
@@ -161,7 +171,7 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
             if not close and known:
                 hint += f" or use one of: {', '.join(known[:8])}{' …' if len(known) > 8 else ''}"
             yield Problem(
-                source.locate(*path),
+                _locate(source, path, name),
                 f"{source.kind} {source.name}: unknown {kind} {name!r}",
                 hint,
             )

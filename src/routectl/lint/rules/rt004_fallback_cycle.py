@@ -58,16 +58,15 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
                     targets.setdefault(member, f"a member of the target tier {target.tier!r}")
         seen: set[str] = set()
         for i, name in enumerate(spec.fallback.chain):
-            where = source.locate("spec", "fallback", "chain", i)
             if name in seen:
                 yield Problem(
-                    where,
+                    source.locate("spec", "fallback", "chain", i),
                     f"route {source.name}: fallback chain names {name!r} twice",
                     "remove the repeated entry",
                 )
             elif name in targets:
                 yield Problem(
-                    where,
+                    source.locate("spec", "fallback", "chain", i),
                     f"route {source.name}: fallback {name!r} is {targets[name]}; "
                     "falling back to it retries the model that just failed",
                     "fall back to a different model (ideally another provider)",
