@@ -9,6 +9,7 @@ git blobs (see :mod:`routectl.loader.git_source`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ MAX_EXPANDED_NODES = 200_000
 # Manifests nest a handful of levels; a limit far below Python's recursion
 # limit turns "[[[[…" into a located error instead of a RecursionError.
 MAX_NESTING_DEPTH = 64
+# ruamel's scanner looks ~1k characters ahead with a cost quadratic in the open
+# brackets, so a run of them takes seconds before the depth limit fires; this
+# finds the common case ("[[[[…") in microseconds.
+_BRACKET_RUN = re.compile(r"(?:[\[{]\s*)" + f"{{{MAX_NESTING_DEPTH + 1}}}")
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
@@ -224,18 +229,18 @@ def _yaml() -> YAML:
 
 def _documents(name: str, text: str, errors: list[LoadError]) -> Iterator[tuple[int, Any]]:
     yaml = _yaml()
+    run = _BRACKET_RUN.search(text)
+    if run is not None:
+        line = text.count("\n", 0, run.start()) + 1
+        col = run.start() - (text.rfind("\n", 0, run.start()) + 1) + 1
+        errors.append(_too_deep(Location(name, line, col)))
+        return
     try:
         nodes = list(yaml.compose_all(text))
     except MaxDepthExceededError as exc:
         mark = exc.problem_mark
-        errors.append(
-            LoadError(
-                Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1),
-                f"nested more than {MAX_NESTING_DEPTH} levels deep",
-                "manifests nest a few levels; flatten the structure",
-                code="RC004",
-            )
-        )
+        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
+        errors.append(_too_deep(where))
         return
     except (MarkedYAMLError, YAMLError) as exc:
         errors.append(_yaml_error(name, exc))
@@ -264,6 +269,15 @@ def _documents(name: str, text: str, errors: list[LoadError]) -> Iterator[tuple[
             errors.append(_yaml_error(name, exc))
             continue
         yield index, data
+
+
+def _too_deep(where: Location) -> LoadError:
+    return LoadError(
+        where,
+        f"nested more than {MAX_NESTING_DEPTH} levels deep",
+        "manifests nest a few levels; flatten the structure",
+        code="RC004",
+    )
 
 
 def _empty_document(node: Node) -> bool:
@@ -369,6 +383,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _secret_field(loc: list[Any]) -> bool:
+    # Never echo what was written where a secret reference belongs: it may be the secret.
+    return "credentials" in loc or "apiKey" in loc
+
+
 def _validation_error(name: str, raw: CommentedMap, err: dict[str, Any]) -> LoadError:
     loc = list(err["loc"])
     if loc and loc[0] == raw.get("kind"):
@@ -388,6 +407,10 @@ def _validation_error(name: str, raw: CommentedMap, err: dict[str, Any]) -> Load
         hint = "reference the secret as env:NAME or file:PATH; never inline its value"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
-    elif kind.endswith(("_type", "_parsing")) and isinstance(err.get("input"), str | int | float):
+    elif (
+        kind.endswith(("_type", "_parsing"))
+        and isinstance(err.get("input"), str | int | float)
+        and not _secret_field(loc)
+    ):
         message = f"{message} (got {err['input']!r})"
     return LoadError(Location(name, line, col), f"{field_path}: {message}", hint, "RC007")
