@@ -41,7 +41,7 @@ def test_what_one_replica_applies_the_other_serves(new_postgres_database, openap
 
 def test_a_lost_store_is_503_without_saying_where_it_is(postgres_server, openapi_check):
     url = postgres_server.create_database()
-    store = PostgresStore(url)
+    store = PostgresStore(url, connect_timeout_s=1)  # gives up on the lost store sooner
     with (
         serve(gateway_app(AdminService(store), token=TOKEN)) as gateway,
         client(gateway, openapi_check) as api,
