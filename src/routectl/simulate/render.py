@@ -117,6 +117,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             shift=_cut(report.get("shift", []), limit, ("requests",)) if "base" in report else None,
             reasons=_cut(report["unroutable"]["reasons"], limit, ("requests",)),
             files=_cut(report["traffic"]["files"], limit, ("requests",)),
+            experiments=_cut(report["experiments"], limit, ("requests",)),
         )
         if len(text) <= MARKDOWN_LIMIT:
             break
