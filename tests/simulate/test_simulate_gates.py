@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_policy
+from tests.conftest import write_policy
 from simulate.helpers import CONV, CONV_ROWS, simulate
 
 POLICY = """

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write_policy
+from tests.conftest import write_policy
 from simulate.helpers import CONV, azure_rows, simulate, simulate_json
 
 POLICY = """
