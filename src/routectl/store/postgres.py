@@ -72,7 +72,8 @@ class PostgresStore(SqlStore):
             min_size=1,
             max_size=max_connections,
             timeout=connect_timeout_s,
-            kwargs={"connect_timeout": self._connect_timeout},
+            # Autocommit: a lone read is one round trip; transaction() still wraps the rest.
+            kwargs={"connect_timeout": self._connect_timeout, "autocommit": True},
             open=False,
             name="routectl-store",
             # One round trip per checkout, so a restarted server or a cut connection
@@ -103,6 +104,14 @@ class PostgresStore(SqlStore):
                 else:
                     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield cur
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise self._unavailable(exc) from None
+
+    def current_revision(self) -> int:
+        """One indexed read outside any transaction block: replicas may poll it often."""
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                return self._current(cur)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise self._unavailable(exc) from None
 
