@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.markdown import Markdown
 from rich.table import Table
 
 from routectl.cli.common import Exit, stderr, stdout
@@ -123,8 +122,8 @@ def register(app: typer.Typer) -> None:
             rule = selected[0]
             stdout.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity.value})")
             stdout.print(rule.summary)
-            stdout.print()
-            stdout.print(Markdown(rule.description))
+            # Plain text, not rendered: the YAML examples stay copy-pastable.
+            typer.echo(f"\n{rule.description}\n\nMore: {rule.help_uri}")
             return
         table = Table(box=None, pad_edge=False)
         for column in ("code", "name", "severity", "checks"):
