@@ -8,7 +8,7 @@
    core evaluator; :mod:`legs` turns a plan into shares per arm under the
    outage state; :mod:`outcomes` applies rate limits in the minutes where they
    can bind.
-3. The outcome shares go to DuckDB as an Arrow table, are joined to the groups
+3. The outcome shares go to DuckDB as a table (:mod:`tables`), are joined to the groups
    and aggregated there.
 
 Splits (weighted routes, live experiments, shadows) are counted with their

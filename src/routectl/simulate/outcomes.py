@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from routectl.core.policy import Policy
-from routectl.simulate import ratelimit
+from routectl.simulate import ratelimit, tables
 from routectl.simulate.legs import Leg, ShadowLeg
 
 LegsByKey = dict[tuple[str, int, int], tuple[list[Leg], list[ShadowLeg]]]
@@ -23,14 +23,13 @@ COLUMNS = (
     "side", "fid", "ostate", "minute", "kind", "model", "reason", "route", "intent", "arm",
     "experiment", "weight",
 )  # fmt: skip
+TYPES = ("VARCHAR", "BIGINT", "BIGINT", "BIGINT", *["VARCHAR"] * 7, "DOUBLE")
 
 
 def binding_minutes(
     con: duckdb.DuckDBPyConnection, policies: dict[str, Policy], legs_by_key: LegsByKey
 ) -> set[int]:
     """Minutes in which some limit might bind, from an upper bound of the demand."""
-    import pyarrow as pa
-
     caps: dict[str, tuple[int | None, int | None]] = {}
     reach: list[tuple[str, int, int]] = []
     for (side, fid, ostate), (shares, _) in legs_by_key.items():
@@ -49,17 +48,8 @@ def binding_minutes(
             reach.append((key, fid, ostate))
     if not reach:
         return set()
-    entity, fids, ostates = (list(c) for c in zip(*reach, strict=True))
-    con.register(
-        "reach",
-        pa.table(
-            [
-                pa.array(entity, pa.string()),
-                pa.array(fids, pa.int64()),
-                pa.array(ostates, pa.int64()),
-            ],
-            names=["entity", "fid", "ostate"],
-        ),
+    tables.create(
+        con, "reach", (("entity", "VARCHAR"), ("fid", "BIGINT"), ("ostate", "BIGINT")), reach
     )
     minutes = set()
     for key, minute, n, tokens in con.execute(
@@ -76,9 +66,7 @@ def binding_minutes(
 
 def collapse_minutes(con: duckdb.DuckDBPyConnection, keep: set[int]) -> None:
     """Set ``minute`` to -1 outside ``keep``: those minutes behave alike."""
-    import pyarrow as pa
-
-    con.register("binding", pa.table([pa.array(sorted(keep), pa.int64())], names=["minute"]))
+    tables.create(con, "binding", (("minute", "BIGINT"),), [(m,) for m in sorted(keep)])
     con.execute(
         """
         UPDATE groups SET minute = -1
@@ -147,28 +135,15 @@ def _row(side, fid, ostate, minute, leg: Leg, kind, model, reason, weight) -> tu
 def register(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:
     """The ``outcomes`` table: rows per minute (-1: every minute no limit binds); shadows
     (minute NULL) hold in every minute of their group."""
-    import pyarrow as pa
-
-    columns: list[list[Any]] = [[] for _ in COLUMNS]
-    for row in rows:
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
-    text, number = pa.string(), pa.int64()
-    types = [text, number, number, number, *[text] * 7, pa.float64()]
-    con.register(
-        "outcomes_arrow",
-        pa.table(
-            [pa.array(c, type=t) for c, t in zip(columns, types, strict=True)], names=list(COLUMNS)
-        ),
-    )
+    tables.create(con, "outcomes_rows", list(zip(COLUMNS, TYPES, strict=True)), rows)
     # Shadows (minute NULL) copy into every minute of their group.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE outcomes AS
-        SELECT * FROM outcomes_arrow WHERE minute IS NOT NULL
+        SELECT * FROM outcomes_rows WHERE minute IS NOT NULL
         UNION ALL
         SELECT o.* REPLACE (m.minute AS minute)
-        FROM outcomes_arrow o
+        FROM outcomes_rows o
         JOIN (SELECT DISTINCT fid, ostate, minute FROM groups) m USING (fid, ostate)
         WHERE o.minute IS NULL
         """

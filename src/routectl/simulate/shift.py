@@ -12,6 +12,8 @@ from collections import defaultdict
 
 import duckdb
 
+from routectl.simulate import tables
+
 UNROUTABLE = "unroutable"
 
 
@@ -39,8 +41,6 @@ def couple(base: dict[str, float], head: dict[str, float]) -> list[tuple[str, st
 
 def shift_matrix(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float]]:
     """(from, to, requests) from the ``outcomes`` and ``groups`` tables."""
-    import pyarrow as pa
-
     rows = con.execute(
         f"""
         SELECT fid, ostate, minute, side, coalesce(model, '{UNROUTABLE}'), sum(weight)
@@ -53,17 +53,14 @@ def shift_matrix(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float]]
     )
     for fid, ostate, minute, side, model, weight in rows:
         dists[(fid, ostate, minute)][side][model] += weight
-    columns: list[list] = [[], [], [], [], [], []]
-    for key, sides in dists.items():
-        for source, target, weight in couple(sides["base"], sides["head"]):
-            for column, value in zip(columns, (*key, source, target, weight), strict=True):
-                column.append(value)
-    types = [pa.int64(), pa.int64(), pa.int64(), pa.string(), pa.string(), pa.float64()]
-    table = pa.table(
-        [pa.array(c, type=t) for c, t in zip(columns, types, strict=True)],
-        names=["fid", "ostate", "minute", "src_model", "dst_model", "weight"],
-    )
-    con.register("couplings", table)
+    couplings = [
+        (*key, source, target, weight)
+        for key, sides in dists.items()
+        for source, target, weight in couple(sides["base"], sides["head"])
+    ]
+    keys = (("fid", "BIGINT"), ("ostate", "BIGINT"), ("minute", "BIGINT"))
+    columns = (*keys, ("src_model", "VARCHAR"), ("dst_model", "VARCHAR"), ("weight", "DOUBLE"))
+    tables.create(con, "couplings", columns, couplings)
     return [
         (str(a), str(b), float(n))
         for a, b, n in con.execute(
