@@ -44,8 +44,15 @@ _NOTIFY_DDL = [
             PERFORM pg_notify('{NOTIFY_CHANNEL}', NEW.revision::text);
             RETURN NEW;
         END $$ LANGUAGE plpgsql""",
-    """CREATE OR REPLACE TRIGGER routectl_revision_notify AFTER INSERT ON revisions
-        FOR EACH ROW EXECUTE FUNCTION routectl_notify_revision()""",
+    # Created only when missing: a replica starting must not lock out readers, and
+    # CREATE OR REPLACE TRIGGER would need PostgreSQL 14.
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'routectl_revision_notify'
+                       AND tgrelid = 'revisions'::regclass) THEN
+            CREATE TRIGGER routectl_revision_notify AFTER INSERT ON revisions
+                FOR EACH ROW EXECUTE FUNCTION routectl_notify_revision();
+        END IF;
+    END $$""",
 ]
 
 
