@@ -23,8 +23,8 @@ Targets: (b)/(a whole process) <= 3, peak RSS < 1 GB, 10M rows within ~11x 1M.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -65,27 +65,33 @@ def build_trace(rows: int, target: Path) -> int:
     return copies
 
 
+def bare_sql(trace: Path) -> str:
+    """Reads every column of the file, as the replay must (timestamps for rate limits)."""
+    return (
+        "SELECT intent, classification, count(*), sum(ContextTokens), sum(GeneratedTokens), "
+        f"min(TIMESTAMP), max(TIMESTAMP) FROM read_csv('{trace.as_posix()}') GROUP BY ALL"
+    )
+
+
 def bare_duckdb_in_process(trace: Path) -> float:
     import duckdb
 
     started = time.perf_counter()
-    duckdb.connect().execute(
-        f"SELECT count(*), sum(ContextTokens), sum(GeneratedTokens), intent "
-        f"FROM read_csv('{trace.as_posix()}') GROUP BY intent"
-    ).fetchall()
+    duckdb.connect().execute(bare_sql(trace)).fetchall()
     return time.perf_counter() - started
 
 
-def run_child(command: list[str]) -> tuple[float, int, subprocess.CompletedProcess[bytes]]:
-    """Wall time and peak RSS (KB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, check=False)
-    elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all children so far: measure the
-    # big run last, or read it as an upper bound.
-    return elapsed, max(peak, before), done
+def run_child(command: list[str]) -> tuple[float, int, int, bytes, bytes]:
+    """Wall time, peak RSS (KB, this child only), exit code, stdout, stderr."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return elapsed, usage.ru_maxrss, child.returncode, out.read(), err.read()
 
 
 def naive_loop(sample: int) -> float:
@@ -146,11 +152,7 @@ def main() -> None:
 
         bare = [bare_duckdb_in_process(trace) for _ in range(3)]
         bare_in = min(bare)
-        script = (
-            'import duckdb; duckdb.connect().execute("SELECT count(*), sum(ContextTokens), '
-            f"sum(GeneratedTokens), intent FROM read_csv('{trace.as_posix()}') GROUP BY intent\")"
-            ".fetchall()"
-        )
+        script = f"import duckdb; duckdb.connect().execute({bare_sql(trace)!r}).fetchall()"
         bare_proc = min(run_child([sys.executable, "-c", script])[0] for _ in range(3))
         routectl = shutil.which("routectl") or "routectl"
         command = [
@@ -167,10 +169,13 @@ def main() -> None:
         timings = []
         peak = 0
         for _ in range(3):
-            elapsed, peak_kb, done = run_child(command)
-            if done.returncode != 0:
-                sys.stderr.write(done.stderr.decode())
-                raise SystemExit(f"routectl simulate failed with exit {done.returncode}")
+            elapsed, peak_kb, code, out, err = run_child(command)
+            if code != 0:
+                sys.stderr.write(err.decode())
+                raise SystemExit(f"routectl simulate failed with exit {code}")
+            replayed = json.loads(out)["requests"]
+            if replayed != rows:
+                raise SystemExit(f"routectl simulate replayed {replayed:,} of {rows:,} rows")
             timings.append(elapsed)
             peak = max(peak, peak_kb)
         sim = min(timings)
