@@ -83,6 +83,18 @@ def _cut(rows: list[dict[str, Any]], limit: int, keys: tuple[str, ...]) -> dict[
     return {"rows": shown, "rest": tail}
 
 
+def scenario_text(report: dict[str, Any]) -> str:
+    """What-ifs in one line ('' when there are none); rate limits only when they bit."""
+    scenario = report["scenario"]
+    parts = [f"outage {o}" for o in scenario["outages"]]
+    parts += [f"price {m} {f}" for m, f in scenario["price_changes"].items()]
+    if scenario["rate_limited_minutes"]:
+        parts.append(f"rate limits bound in {scenario['rate_limited_minutes']} minute(s)")
+    elif scenario["rate_limits"].startswith("not applied"):
+        parts.append(f"rate limits {scenario['rate_limits']}")
+    return "; ".join(parts)
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -110,6 +122,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     for limit in _ROW_LIMITS:
         text = template.render(
             r=report,
+            scenario=scenario_text(report),
             pie=_pie(report["by_model"], report["unroutable"]["count"], min(limit, 8)),
             bars=_bars(report, min(limit, 8)) if "base" in report else [],
             models=_cut(report["by_model"], limit, ("requests", "share", "cost")),
@@ -151,7 +164,15 @@ def _bars(report: dict[str, Any], limit: int) -> list[dict[str, Any]]:
 
 
 def print_text(report: dict[str, Any], console: Any) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    if not console.is_terminal:
+        # Logs and pipes have no width: print whole names rather than fold them at 80.
+        console = Console(file=sys.stdout, width=160, highlight=False, soft_wrap=True)
 
     has_base = "base" in report
     console.print(
@@ -201,6 +222,9 @@ def print_text(report: dict[str, Any], console: Any) -> None:
         summary.add_row("shadow cost", usd(report["cost"]["shadow"]))
         summary.add_row("unroutable", count_fmt(report["unroutable"]["count"]))
     console.print(summary)
+    scenario = scenario_text(report)
+    if scenario:
+        console.print(f"scenario: {escape(scenario)}")
 
     models = Table(title="by model (head)", title_justify="left")
     for name in (
@@ -253,7 +277,7 @@ def print_text(report: dict[str, Any], console: Any) -> None:
         table.add_column("reason")
         table.add_column("requests", justify="right")
         for entry in report["unroutable"]["reasons"]:
-            table.add_row(entry["kind"], entry["reason"], count_fmt(entry["requests"]))
+            table.add_row(entry["kind"], escape(entry["reason"]), count_fmt(entry["requests"]))
         console.print(table)
     if report["experiments"]:
         for entry in report["experiments"]:
@@ -269,9 +293,10 @@ def print_text(report: dict[str, Any], console: Any) -> None:
     for side, source in report["policy"].items():
         revision = f"@{source['revision'][:12]}" if source["revision"] else ""
         dirty = " (uncommitted changes)" if source["dirty"] else ""
-        console.print(f"[dim]{side} prices: {source['path']}{revision}{dirty}[/]", markup=True)
+        path = escape(source["path"])
+        console.print(f"[dim]{side} prices: {path}{revision}{dirty}[/]", markup=True)
     for file in report["traffic"]["files"]:
-        console.print(f"[dim]traffic {file['path']} sha256 {file['sha256']}[/]", markup=True)
+        console.print(f"[dim]traffic {escape(file['path'])} sha256 {file['sha256']}[/]")
     for gate in report["gates"]:
         mark = "[green]PASS[/]" if gate["passed"] else "[red]FAIL[/]"
         if "limit_percent" in gate:
