@@ -129,3 +129,14 @@ def test_a_replica_notices_a_new_revision(store_url):
     finally:
         writer.close()
         replica.close()
+
+
+def test_any_text_round_trips_unchanged(service):
+    text = 'Zürich \u00e9\u4e2d \U0001f680 tab\t nul\u0000 quote"'
+    op = create_provider("p1")
+    op["resource"]["labels"] = {"note": text}
+    service.apply({"author": "ö", "operations": [op]}, 0)
+    (stored,) = service.get_config()["resources"]
+    assert stored["labels"] == {"note": text}
+    assert stored["updated_by"] == "ö"
+    assert list(stored["spec"]) == sorted(stored["spec"])  # same key order on every backend

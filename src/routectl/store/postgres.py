@@ -23,7 +23,7 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from routectl.store.base import StoreError
+from routectl.store.base import InvalidChange, StoreError
 from routectl.store.sql import Dialect, SqlStore
 
 NOTIFY_CHANNEL = "routectl_config"
@@ -32,7 +32,9 @@ WRITE_LOCK_KEY = 0x726F757465637472  # "routectr"
 
 POSTGRES = Dialect(
     param="%s",
-    json_type="JSONB",
+    # JSON kept as text, as in SQLite: both backends return byte-identical documents
+    # (JSONB would reorder keys and refuses \u0000), and no query looks inside it.
+    json_type="TEXT",
     # Byte order, like SQLite, whatever the database's locale: lists come out the same.
     text_type='TEXT COLLATE "C"',
     lock_for_write=f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})",
@@ -113,6 +115,8 @@ class PostgresStore(SqlStore):
                 yield cur
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise self._unavailable(exc) from None
+        except psycopg.DataError as exc:  # e.g. a NUL character in a text column
+            raise InvalidChange(f"the store cannot hold this change: {_reason(exc)}") from None
 
     def current_revision(self) -> int:
         """One indexed read outside any transaction block: replicas may poll it often."""
