@@ -7,7 +7,7 @@ holds secret *references* and fingerprints only, never a value: with
 ``--push-secrets`` the values are read again at apply time and must still
 match the planned fingerprints.
 
-Documented for other tools in docs/plan-format.md.
+Documented for other tools in docs/reconcile.md ("The plan document").
 """
 
 from __future__ import annotations

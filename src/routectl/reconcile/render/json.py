@@ -1,4 +1,4 @@
-"""The JSON rendering of a plan: the versioned plan document itself (docs/plan-format.md)."""
+"""The JSON rendering of a plan: the versioned plan document itself (docs/reconcile.md)."""
 
 from __future__ import annotations
 
