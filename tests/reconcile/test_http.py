@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from tests.conftest import EXAMPLES
 from tests.reconcile.conftest import TOKEN, ServerThread, free_port, run, set_split
+
+from routectl.admin.client import GatewayError, HttpBackend
+from routectl.admin.http import admin_app
+from routectl.admin.service import AdminService
+from routectl.store.sqlite import SqliteStore
 
 AUTH = {"ROUTECTL_TOKEN": TOKEN}
 
@@ -201,3 +208,48 @@ def _route(gateway, name: str) -> dict:
     )
     response.raise_for_status()
     return response.json()
+
+
+def test_every_example_converges_over_http(workdir, tmp_path):
+    examples = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+    for example in examples:
+        store = SqliteStore(tmp_path / f"{example.name}.db")
+        asgi = Starlette(routes=[Mount("/admin/v1", app=admin_app(AdminService(store), TOKEN))])
+        with ServerThread(asgi) as server:
+            env = AUTH | {"ROUTECTL_GATEWAY": server.url}
+            applied = run("apply", str(example), "--auto-approve", env=env)
+            assert applied.exit_code == 0, f"{example.name}: {applied.output}"
+            plan = run("plan", str(example), "--detailed-exitcode", env=env)
+            assert plan.exit_code == 0, f"{example.name}: {plan.output}"
+        assert store.current_revision() == 1
+        store.close()
+
+
+def test_a_gateway_that_does_not_answer_in_time():
+    async def slow(request):
+        await asyncio.sleep(2)
+        return PlainTextResponse("{}")
+
+    app = Starlette(
+        routes=[
+            Route("/admin/v1/config", slow),
+            Route("/admin/v1/changesets", slow, methods=["POST"]),
+        ]
+    )
+    with ServerThread(app) as server:
+        backend = HttpBackend(server.url, TOKEN, timeout_s=0.2, attempts=2, backoff_s=0.01)
+        with pytest.raises(GatewayError) as read:
+            backend.get_config()
+        assert str(read.value) == (
+            f"gateway {server.url} is unreachable (timed out waiting for an answer on GET "
+            "/config); check --gateway/ROUTECTL_GATEWAY and that `routectl gateway serve` is "
+            "running there"
+        )
+        # A write that was sent is never retried: it may have landed.
+        with pytest.raises(GatewayError) as write:
+            backend.apply({"author": "a", "operations": []}, 0)
+        assert (
+            "failed after the request was sent (timed out waiting for an answer); it may "
+            "or may not have been applied: run routectl plan" in str(write.value)
+        )
+        backend.close()
