@@ -1,7 +1,10 @@
-"""`routectl apply` processes racing on one store: exactly one wins, no update is lost."""
+"""Whole `routectl apply` processes: racing on one store (exactly one wins, no update is lost),
+and asking for confirmation on a real terminal."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 
@@ -97,3 +100,39 @@ def test_racing_applies_of_manifests_lose_no_update(workdir):
             again = run(*commands[i])
             assert again.exit_code == 0, again.output
     assert resources(workdir / "race.db") == sorted(f"tier/team-{i}" for i in range(4))
+
+
+def test_apply_asks_on_a_terminal_and_only_yes_applies(policy, workdir):
+    """A real pseudo-terminal: the prompt appears, 'no' writes nothing, 'yes' applies."""
+    store_url = f"sqlite:///{workdir / 'tty.db'}"
+    for answer, expected_code in (("no", 1), ("yes", 0)):
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            [*ROUTECTL, "apply", str(policy), "--store", store_url],
+            cwd=workdir,
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+        )
+        os.close(secondary)
+        output = b""
+        while b"Enter a value" not in output:
+            chunk = os.read(primary, 4096)
+            assert chunk, output
+            output += chunk
+        os.write(primary, answer.encode() + b"\n")
+        assert proc.wait(60) == expected_code
+        try:
+            while chunk := os.read(primary, 4096):
+                output += chunk
+        except OSError:  # the terminal closes with the process
+            pass
+        os.close(primary)
+        text = output.decode(errors="replace")
+        assert "Only 'yes' will be accepted" in text
+        if answer == "no":
+            assert "apply cancelled; nothing was written" in text
+            assert not resources(workdir / "tty.db")
+        else:
+            assert "Apply complete: 11 added" in text
+            assert len(resources(workdir / "tty.db")) == 11
