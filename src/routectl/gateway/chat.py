@@ -7,9 +7,8 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 import orjson
-from starlette.requests import Request as HttpRequest
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
@@ -116,12 +115,20 @@ def _count(value: Any, default: int | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-async def chat_completions(gw: Gateway, http: HttpRequest) -> Response:
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+async def chat_completions(
+    gw: Gateway, raw_headers: list[tuple[bytes, bytes]], raw_body: bytes
+) -> Response:
+    """The answer to one request; ``raw_headers`` are ASGI's (lower-case names)."""
     runtime = gw.holder.runtime
     assert runtime is not None
-    headers = http.headers
-    ex = Exchange(gw, runtime, headers.get("x-request-id") or uuid.uuid4().hex)
-    key = presented_key(headers.get("authorization"), headers.get("x-api-key"))
+    headers = dict(raw_headers)
+    ex = Exchange(gw, runtime, _header(headers, b"x-request-id") or uuid.uuid4().hex)
+    key = presented_key(_header(headers, b"authorization"), _header(headers, b"x-api-key"))
     consumer = runtime.keys.consumer_for(key)
     if consumer is None:
         message = "missing API key" if key is None else "invalid API key"
@@ -132,10 +139,10 @@ async def chat_completions(gw: Gateway, http: HttpRequest) -> Response:
             "invalid_api_key",
         )
     try:
-        body = orjson.loads(await http.body())
+        body = orjson.loads(raw_body)
         messages = parse_body(body)
         ex.features = request_features(
-            headers.raw, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
+            raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
         )
     except orjson.JSONDecodeError as exc:
         return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
@@ -209,7 +216,7 @@ async def _relay(
                 usage_chunk = previous + chunk  # a data line may straddle two chunks
             previous = chunk
             yield chunk
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         answer.attempts[-1].error = f"stream interrupted: {type(exc).__name__}"
     finally:
         await chunks.aclose()  # releases the upstream connection, also on client disconnect

@@ -58,8 +58,16 @@ FIELDS = (
 )
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def utc_timestamp(epoch_seconds: float) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 UTC with microseconds; the date part is formatted once per second."""
+    global _second_prefix
+    second = int(epoch_seconds)
+    if _second_prefix[0] != second:
+        _second_prefix = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_prefix[1]}.{int((epoch_seconds - second) * 1_000_000):06d}Z"
 
 
 class DecisionLog:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 import orjson
 
 from routectl.core.policy import Policy, ProviderInfo, resolve
@@ -42,7 +42,7 @@ class Upstream:
     url: str
     upstream_model: str
     headers: Mapping[str, str]  # credentials included: never log these
-    timeout: httpx.Timeout
+    timeout: aiohttp.ClientTimeout  # sock_read: the wait for any next byte
     problem: str | None = None  # why it cannot be used (missing credential, unsupported type)
 
 
@@ -121,8 +121,10 @@ def _upstream(
         url=url,
         upstream_model=upstream_model,
         headers=headers,
-        timeout=httpx.Timeout(
-            provider.timeout_seconds, connect=min(provider.timeout_seconds, 10.0)
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=min(provider.timeout_seconds, 10.0),
+            sock_read=provider.timeout_seconds,
         ),
         problem=problem,
     )

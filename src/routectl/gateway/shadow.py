@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from routectl.gateway.metrics import GatewayMetrics
@@ -23,7 +23,7 @@ log = logging.getLogger("routectl.gateway.shadow")
 
 
 class ShadowSender:
-    def __init__(self, client: httpx.AsyncClient, metrics: GatewayMetrics, limit: int) -> None:
+    def __init__(self, client: aiohttp.ClientSession, metrics: GatewayMetrics, limit: int) -> None:
         self.client = client
         self.metrics = metrics
         self.limit = limit
@@ -45,13 +45,14 @@ class ShadowSender:
     async def _run(self, upstream: Upstream, payload: bytes, request_id: str) -> None:
         started = time.perf_counter()
         try:
-            response = await self.client.post(
-                upstream.url, content=payload, headers=upstream.headers, timeout=upstream.timeout
-            )
-            outcome = "ok" if response.status_code < 400 else f"http {response.status_code}"
-        except httpx.TimeoutException:
+            async with self.client.post(
+                upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+            ) as response:
+                await response.read()
+            outcome = "ok" if response.status < 400 else f"http {response.status}"
+        except TimeoutError:
             outcome = "timeout"
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             outcome = type(exc).__name__
         finally:
             self.in_flight -= 1
