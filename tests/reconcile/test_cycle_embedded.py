@@ -72,6 +72,15 @@ def test_second_apply_changes_nothing_and_says_so(policy, workdir):
     assert second.exit_code == 0
     assert "Nothing to apply" in second.stdout
     assert store_revision(workdir) == revision
+    as_json = run("apply", str(policy), "--auto-approve", "--format", "json")
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["summary"] == {
+        "add": 0,
+        "change": 0,
+        "destroy": 0,
+        "skipped": 0,
+    }
+    assert "Nothing to apply" in as_json.stderr
 
 
 def test_formatting_order_and_defaults_are_not_changes(policy):

@@ -66,8 +66,10 @@ def test_canary_secret_never_leaves_the_store(policy, gateway, workdir, caplog):
     assert outputs[-1].exit_code == 0
     stored = gateway.store.secret_value("provider/openai", ("credentials", "apiKey"))
     assert stored == CANARY + "-v2"
-    outputs.append(run("drift", str(policy), env=env))
+    outputs.append(run("drift", str(policy), "--push-secrets", env=rotated))
+    assert outputs[-1].exit_code == 0, outputs[-1].output
     outputs.append(run("drift", str(policy), "--format", "json", env=env))
+    assert outputs[-1].exit_code == 2  # without --push-secrets: references vs pushed values
 
     responses = [
         admin_get(gateway, "/config"),

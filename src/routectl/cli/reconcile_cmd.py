@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from routectl.admin.client import (
@@ -41,7 +42,7 @@ from routectl.reconcile.plan import (
     looks_like_plan_file,
     save_plan,
 )
-from routectl.reconcile.planner import default_owner, make_plan, read_live
+from routectl.reconcile.planner import default_owner, make_plan, read_live, with_pushed_secrets
 from routectl.reconcile.render.json import plan_json
 from routectl.reconcile.render.markdown import plan_markdown
 from routectl.reconcile.render.reports import drift_doc, print_drift, print_semantic
@@ -136,6 +137,11 @@ def _refuse_lint_errors(result: LoadResult, path: str) -> None:
             stderr.print(Text(f"      fix: {finding.hint}", style="dim"))
     stderr.print(f"{len(errors)} lint error(s): fix them (routectl lint {path}) before planning")
     raise typer.Exit(Exit.FAILED)
+
+
+def status(output_format: Format) -> Console:
+    """Where apply's closing line goes: stderr when stdout carries a JSON document."""
+    return stderr if output_format is Format.json else stdout
 
 
 def _emit(plan: PlanDoc, output_format: Format) -> None:
@@ -250,7 +256,7 @@ def register(app: typer.Typer) -> None:
                     plan = make_plan(backend, locator, desired, the_owner, src, options)
                 _emit(plan, output_format)
                 if not plan.has_changes:
-                    stdout.print(Text("Nothing to apply; the gateway is unchanged."))
+                    status(output_format).print(Text("Nothing to apply; the gateway is unchanged."))
                     raise typer.Exit(Exit.OK)
                 if not from_file and not auto_approve:
                     _confirm(plan)
@@ -261,7 +267,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 backend.close()
         s = plan.summary
-        stdout.print(
+        status(output_format).print(
             Text(
                 f"Apply complete: {s.add} added, {s.change} changed, {s.destroy} destroyed; "
                 f"gateway at revision {result.revision}.",
@@ -276,12 +282,17 @@ def register(app: typer.Typer) -> None:
         store: str = STORE_OPT,
         owner: str = OWNER_OPT,
         ref: str = REF_OPT,
+        push_secrets: bool = typer.Option(
+            False, "--push-secrets", help="Secrets are pushed: compare value fingerprints."
+        ),
         output_format: Format = typer.Option(Format.text, "--format"),
     ) -> None:
         """Report changes made on the gateway outside routectl, with who and when."""
         with one_line_errors():
             locator = _locator(gateway, store)
             desired, the_owner, _ = _desired(path, ref, owner)
+            if push_secrets:
+                desired, _ = with_pushed_secrets(desired)
             backend = _backend(locator)
             try:
                 revision, live = read_live(backend)
