@@ -22,6 +22,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     TypeAdapter,
     field_validator,
     model_validator,
@@ -35,7 +38,11 @@ SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
 
 
 class Spec(BaseModel):
-    """Base of every spec: camelCase aliases, unknown fields rejected."""
+    """Base of every spec: camelCase aliases, unknown fields rejected.
+
+    Numbers and booleans are Strict*: ``rank: "1"`` or ``openWeight: "yes"`` is
+    an error here exactly as it is in the JSON Schema editors validate against.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -100,7 +107,7 @@ class Metadata(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    protected: bool = Field(
+    protected: StrictBool = Field(
         default=False, description="apply never deletes a protected resource from a gateway."
     )
 
@@ -109,8 +116,8 @@ class Metadata(Spec):
 
 
 class RateLimits(Spec):
-    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
-    tpm: int | None = Field(default=None, ge=1, description="Tokens (in + out) per minute.")
+    rpm: StrictInt | None = Field(default=None, ge=1, description="Requests per minute.")
+    tpm: StrictInt | None = Field(default=None, ge=1, description="Tokens (in + out) per minute.")
 
 
 class Credentials(Spec):
@@ -129,23 +136,23 @@ class ProviderSpec(Spec):
     certifications: StrSet = Field(default_factory=list)
     credentials: Credentials = Field(default_factory=Credentials)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: StrictFloat = Field(default=60.0, gt=0)
 
 
 class Pricing(Spec):
     """List prices in USD per one million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    input: StrictFloat = Field(ge=0)
+    output: StrictFloat = Field(ge=0)
+    cached_input: StrictFloat | None = Field(default=None, ge=0)
     source: str | None = Field(default=None, description="Where the price was read, and when.")
 
 
 class Latency(Spec):
     """A rough latency profile: time to first token plus decoding speed."""
 
-    ttft_ms: float = Field(ge=0)
-    output_tokens_per_second: float = Field(gt=0)
+    ttft_ms: StrictFloat = Field(ge=0)
+    output_tokens_per_second: StrictFloat = Field(gt=0)
 
 
 class ModelSpec(Spec):
@@ -158,9 +165,9 @@ class ModelSpec(Spec):
     languages: StrSet = Field(
         default_factory=list, description="ISO 639-1 codes the model serves well; empty: any."
     )
-    open_weight: bool = False
-    context_window: int = Field(ge=1)
-    max_output_tokens: int = Field(ge=1)
+    open_weight: StrictBool = False
+    context_window: StrictInt = Field(ge=1)
+    max_output_tokens: StrictInt = Field(ge=1)
     pricing: Pricing
     latency: Latency | None = None
     certifications: StrSet = Field(default_factory=list)
@@ -188,7 +195,7 @@ class ClassificationRules(Spec):
         default_factory=list,
         description="Certifications required of the provider or the model (all of them).",
     )
-    open_weight_only: bool = False
+    open_weight_only: StrictBool = False
 
 
 class ClassificationSpec(Spec):
@@ -201,7 +208,9 @@ class ClassificationSpec(Spec):
 
 class IntentDetection(Spec):
     keywords: StrSet = Field(default_factory=list)
-    regex: list[str] = Field(default_factory=list)
+    regex: list[Annotated[str, Field(json_schema_extra={"format": "regex"})]] = Field(
+        default_factory=list
+    )
     languages: StrSet = Field(default_factory=list)
 
     @field_validator("regex")
@@ -221,11 +230,13 @@ class IntentSpec(Spec):
         default_factory=list, description="Capabilities a model must have to serve this intent."
     )
     detect: IntentDetection = Field(default_factory=IntentDetection)
-    default: bool = Field(default=False, description="The intent of a request that names none.")
+    default: StrictBool = Field(
+        default=False, description="The intent of a request that names none."
+    )
 
 
 class TierSpec(Spec):
-    rank: int = Field(ge=0, description="Lower is cheaper: local/free 0, lightweight 1, …")
+    rank: StrictInt = Field(ge=0, description="Lower is cheaper: local/free 0, lightweight 1, …")
     description: str | None = None
 
 
@@ -244,9 +255,19 @@ class RouteMatch(Spec):
 
 
 class Target(Spec):
+    # JSON Schema for the "exactly one of model or tier" rule below.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["model"], "properties": {"model": {"type": "string"}}},
+                {"required": ["tier"], "properties": {"tier": {"type": "string"}}},
+            ]
+        }
+    )
+
     model: Name | None = None
     tier: Name | None = Field(default=None, description="Every model of this tier.")
-    weight: int | None = Field(default=None, ge=0, le=100)
+    weight: StrictInt | None = Field(default=None, ge=0, le=100)
 
     @model_validator(mode="after")
     def _one_of(self) -> Target:
@@ -269,19 +290,19 @@ class Fallback(Spec):
 
 class Shadow(Spec):
     model: Name
-    percent: float = Field(gt=0, le=100)
+    percent: StrictFloat = Field(gt=0, le=100)
 
 
 class Constraints(Spec):
-    max_cost_per_request: float | None = Field(default=None, gt=0, description="USD.")
-    min_context_window: int | None = Field(default=None, ge=1)
+    max_cost_per_request: StrictFloat | None = Field(default=None, gt=0, description="USD.")
+    min_context_window: StrictInt | None = Field(default=None, ge=1)
     requires: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
         default_factory=list
     )
 
 
 class RouteSpec(Spec):
-    order: int = Field(
+    order: StrictInt = Field(
         default=100, description="Routes are tried in ascending order; first match wins."
     )
     description: str | None = None
@@ -300,10 +321,10 @@ class RouteSpec(Spec):
 class ExperimentSpec(Spec):
     route: Name
     candidate: Name = Field(description="The candidate model.")
-    percent: float = Field(gt=0, le=100)
+    percent: StrictFloat = Field(gt=0, le=100)
     mode: Literal["live", "shadow"] = "live"
     sticky_by: Literal["consumer", "session", "request_id"] = "consumer"
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ConsumerAccess(Spec):
@@ -312,13 +333,23 @@ class ConsumerAccess(Spec):
 
 
 class Budget(Spec):
-    monthly_usd: float = Field(gt=0)
+    monthly_usd: StrictFloat = Field(gt=0)
 
 
 class ConsumerSpec(Spec):
+    # JSON Schema for the "apiKey or anonymous" rule below.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["apiKey"], "properties": {"apiKey": {"type": "string"}}},
+                {"required": ["anonymous"], "properties": {"anonymous": {"const": True}}},
+            ]
+        }
+    )
+
     team: str | None = None
     api_key: SecretRef | None = None
-    anonymous: bool = Field(
+    anonymous: StrictBool = Field(
         default=False, description="Grants key-less access; only for explicitly public callers."
     )
     allow: ConsumerAccess = Field(default_factory=ConsumerAccess)
@@ -339,8 +370,8 @@ class CaseRequest(Spec):
     classification: str | None = None
     language: str | None = None
     consumer: str | None = None
-    input_tokens: int = Field(default=1000, ge=0)
-    output_tokens: int = Field(default=256, ge=0)
+    input_tokens: StrictInt = Field(default=1000, ge=0)
+    output_tokens: StrictInt = Field(default=256, ge=0)
     metadata: dict[str, str] = Field(default_factory=dict)
     prompt: str | None = None
     request_id: str | None = None
@@ -354,7 +385,7 @@ class CaseExpectation(Spec):
         default_factory=list,
         description="Models that must appear nowhere: primary, fallbacks, arms, shadows.",
     )
-    unroutable: bool | None = None
+    unroutable: StrictBool | None = None
 
 
 class CaseSpec(Spec):
