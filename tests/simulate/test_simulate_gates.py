@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import write_policy
+
 from simulate.helpers import CONV, CONV_ROWS, simulate
 
 POLICY = """

@@ -13,8 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import policy_from_text, write_policy
+
 from routectl.core.evaluator import plan
 from routectl.core.request import Request
 from simulate.helpers import simulate_json

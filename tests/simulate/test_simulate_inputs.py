@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from tests.conftest import write_policy
+
 from simulate.helpers import CONV, azure_rows, simulate, simulate_json
 
 POLICY = """

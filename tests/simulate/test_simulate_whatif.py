@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import write_policy
+
 from simulate.helpers import (
     CODE,
     CONV,

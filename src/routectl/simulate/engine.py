@@ -11,13 +11,14 @@
 3. The outcome shares go to DuckDB as a table (:mod:`tables`), are joined to the groups
    and aggregated there.
 
-Splits (weighted routes, live experiments, shadows) are counted with their
-exact expected fractions, so request counts can be fractional (rounded only
-for display). The gateway draws one arm per request with a sticky hash
-(``routectl.core.evaluator.bucket`` of the consumer, session or request id);
-over many keys that hash splits in these proportions, and recorded traces such
-as the Azure ones carry no key to hash at all. Expected fractions therefore
-give the same, reproducible answer for every trace, keyed or not.
+Splits (weighted routes, live experiments, shadows). A request that carries
+the sticky keys its plan hashes (request id, session, consumer) is drawn with
+the evaluator's own :func:`choose`, exactly as the gateway would draw it: its
+group is split by key (``uid``) and each unit gets the drawn arm and shadows.
+A request without those keys would be drawn on the empty key by the gateway,
+which says nothing about a split, so it counts with the exact expected
+fractions (fractional request counts, rounded only for display). Traces such
+as the Azure ones carry no key, so their replay is all expected fractions.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from typing import Any
 
 import duckdb
 
+from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
-from routectl.simulate import outcomes, ratelimit, scan
-from routectl.simulate.legs import legs
+from routectl.simulate import outcomes, ratelimit, scan, tables
+from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
 from routectl.simulate.shift import shift_matrix
@@ -88,30 +90,50 @@ def replay(
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     step("reading traffic")
-    loaded = scan.load(con, files, bool(windowed), limited, on_error)
+    draws = any(_draws_anything(p) for p in policies.values())
+    loaded = scan.load(con, files, bool(windowed), limited, on_error, with_keys=draws)
     rate_limits = "none in the policy"
     if limited:
         rate_limits = "applied per minute of the trace"
         if loaded.start is None:
             limited, rate_limits = False, "not applied: the traffic has no timestamps"
-    used = scan.group(con, loaded, conditions(policies.values()), limited, windowed)
+    conds = conditions(policies.values())
+    used = scan.group(con, loaded, conds, limited, windowed, with_keys=draws)
 
     step("planning request groups")
     features = con.execute(
         f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out "
         "FROM groups ORDER BY fid"
     ).fetchall()
+    plans = {
+        (label, row[0]): plan_request(policy, _request(row))
+        for label, policy in policies.items()
+        for row in features
+    }
+    units = _units(con, plans)
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     legs_by_key: outcomes.LegsByKey = {}
     for label, policy in policies.items():
-        plans = {row[0]: plan_request(policy, _request(row)) for row in features}
         always = frozenset().union(*(down_models(o, policy) for o in always_down))
-        for ostate in ostates:
-            down = always.union(
+        downs = {
+            ostate: always.union(
                 *(down_models(o, policy) for i, o in enumerate(windowed) if ostate >> i & 1)
             )
-            for fid, route_plan in plans.items():
-                legs_by_key[(label, fid, ostate)] = legs(route_plan, down)
+            for ostate in ostates
+        }
+        cache: dict[tuple[int, int], tuple[list[Leg], list[ShadowLeg]]] = {}
+        for uid, fid, request in units:
+            route_plan = plans[(label, fid)]
+            drawn = None
+            if request is not None and needs_draw(route_plan) and keyed(route_plan, request):
+                drawn = choose(route_plan, request)
+            for ostate, down in downs.items():
+                if drawn is None:  # the same for every unit of the group
+                    if (fid, ostate) not in cache:
+                        cache[(fid, ostate)] = legs(route_plan, down)
+                    legs_by_key[(label, uid, ostate)] = cache[(fid, ostate)]
+                else:
+                    legs_by_key[(label, uid, ostate)] = legs(route_plan, down, drawn)
 
     step("aggregating")
     minutes: set[int] = set()
@@ -123,9 +145,9 @@ def replay(
         """
         SELECT o.side, o.kind, o.model, o.reason, o.route, o.intent, o.arm, o.experiment,
                sum(g.n * o.weight), sum(g.tin * o.weight), sum(g.tout * o.weight)
-        FROM (SELECT fid, ostate, minute, sum(n) AS n, sum(tin) AS tin, sum(tout) AS tout
+        FROM (SELECT uid, ostate, minute, sum(n) AS n, sum(tin) AS tin, sum(tout) AS tout
               FROM groups GROUP BY ALL) g
-        JOIN outcomes o USING (fid, ostate, minute)
+        JOIN outcomes o USING (uid, ostate, minute)
         GROUP BY ALL
         """
     ).fetchall()
@@ -144,6 +166,45 @@ def replay(
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
     )
+
+
+def _draws_anything(policy: Policy) -> bool:
+    return any(
+        (route.strategy == "weighted" and len(route.targets) > 1)
+        or route.experiments
+        or route.shadows
+        for route in policy.routes
+    )
+
+
+def _units(
+    con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any]
+) -> list[tuple[int, int, Request | None]]:
+    """Split groups whose plan draws (in either policy) by sticky key: ``uid`` is the unit
+    that gets one set of legs. Requests without any key stay together."""
+    drawing = sorted({fid for (_, fid), p in plans.items() if needs_draw(p)})
+    tables.create(con, "drawing", (("fid", "BIGINT"),), [(fid,) for fid in drawing])
+    con.execute(
+        """
+        UPDATE groups SET request_id = NULL, session = NULL
+        WHERE fid NOT IN (SELECT fid FROM drawing)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE groups AS
+        SELECT *, dense_rank() OVER (ORDER BY fid, request_id, session) AS uid FROM groups
+        """
+    )
+    units = []
+    for uid, fid, request_id, session, consumer in con.execute(
+        "SELECT DISTINCT ON (uid) uid, fid, request_id, session, consumer FROM groups"
+    ).fetchall():
+        request = None
+        if request_id is not None or session is not None or consumer is not None:
+            request = Request(consumer=consumer, request_id=request_id, session=session)
+        units.append((int(uid), int(fid), request))
+    return units
 
 
 def _request(row: tuple[Any, ...]) -> Request:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routectl.core.request import RoutePlan
+from routectl.core.evaluator import sticky_key
+from routectl.core.request import Arm, Decision, Request, RoutePlan
 from routectl.simulate.whatif import OUTAGE_TRIGGERS, RATE_LIMIT_TRIGGER
 
 
@@ -35,7 +36,11 @@ class ShadowLeg:
     route: str | None
 
 
-def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowLeg]]:
+def legs(
+    plan: RoutePlan, down: frozenset[str], drawn: Decision | None = None
+) -> tuple[list[Leg], list[ShadowLeg]]:
+    """Shares by expected fractions, or, given the gateway's ``drawn`` decision for a keyed
+    request, all of it on the drawn arm and the drawn shadows."""
     if not plan.routable:
         reason = plan.unroutable_reason or "unroutable"
         return [Leg(1.0, plan.intent, plan.route, None, None, (), "unroutable", reason, False)], []
@@ -44,6 +49,8 @@ def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowL
     arms = [(arm, rest * arm.fraction) for arm in plan.arms]
     if experiment is not None:
         arms.append((experiment, experiment.fraction))
+    if drawn is not None:
+        arms = [(arm, 1.0 if _is_drawn(arm, drawn) else 0.0) for arm, _ in arms]
     out: list[Leg] = []
     shadows: list[ShadowLeg] = []
     can_skip = bool(plan.triggers & OUTAGE_TRIGGERS)
@@ -86,9 +93,12 @@ def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowL
         )
         for shadow in plan.shadows:
             if shadow.model != arm.primary and shadow.model not in down:
+                share = shadow.fraction
+                if drawn is not None:
+                    share = 1.0 if shadow.model in drawn.shadows else 0.0
                 shadows.append(
                     ShadowLeg(
-                        weight * shadow.fraction,
+                        weight * share,
                         shadow.model,
                         shadow.source,
                         plan.intent,
@@ -96,3 +106,24 @@ def legs(plan: RoutePlan, down: frozenset[str]) -> tuple[list[Leg], list[ShadowL
                     )
                 )
     return out, shadows
+
+
+def _is_drawn(arm: Arm, drawn: Decision) -> bool:
+    return arm.label == drawn.arm and arm.primary == drawn.primary
+
+
+def needs_draw(plan: RoutePlan) -> bool:
+    """Whether the gateway draws anything for this plan (an arm, an experiment, a shadow)."""
+    return plan.routable and (
+        len(plan.arms) > 1 or plan.experiment is not None or bool(plan.shadows)
+    )
+
+
+def keyed(plan: RoutePlan, request: Request) -> bool:
+    """Whether ``request`` carries every key the plan's draws hash; a keyless request would
+    be drawn on the empty key, so it is counted with expected fractions instead."""
+    if plan.experiment is not None and not sticky_key(request, plan.experiment_sticky_by):
+        return False
+    if len(plan.arms) > 1 and not sticky_key(request, plan.route_sticky_by):
+        return False
+    return not (plan.shadows and not request.request_id)

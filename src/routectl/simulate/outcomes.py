@@ -1,6 +1,6 @@
 """Where each group's legs end up, as an ``outcomes`` table joined to ``groups``.
 
-One row per (side, fid, ostate, minute, outcome) with the share (``weight``) of
+One row per (side, uid, ostate, minute, outcome) with the share (``weight``) of
 the group's requests. ``minute`` is -1 for every minute in which no rate limit
 can bind; only the minutes where one might (the traffic that could reach a
 limited model or provider exceeds its limit) are simulated one by one
@@ -20,7 +20,7 @@ from routectl.simulate.legs import Leg, ShadowLeg
 
 LegsByKey = dict[tuple[str, int, int], tuple[list[Leg], list[ShadowLeg]]]
 COLUMNS = (
-    "side", "fid", "ostate", "minute", "kind", "model", "reason", "route", "intent", "arm",
+    "side", "uid", "ostate", "minute", "kind", "model", "reason", "route", "intent", "arm",
     "experiment", "weight",
 )  # fmt: skip
 TYPES = ("VARCHAR", "BIGINT", "BIGINT", "BIGINT", *["VARCHAR"] * 7, "DOUBLE")
@@ -32,7 +32,7 @@ def binding_minutes(
     """Minutes in which some limit might bind, from an upper bound of the demand."""
     caps: dict[str, tuple[int | None, int | None]] = {}
     reach: list[tuple[str, int, int]] = []
-    for (side, fid, ostate), (shares, _) in legs_by_key.items():
+    for (side, uid, ostate), (shares, _) in legs_by_key.items():
         policy = policies[side]
         entities = set()
         for leg in shares:
@@ -45,17 +45,17 @@ def binding_minutes(
                     entities.add((f"{side}:provider:{provider.name}", provider.rpm, provider.tpm))
         for key, rpm, tpm in entities:
             caps[key] = (rpm, tpm)
-            reach.append((key, fid, ostate))
+            reach.append((key, uid, ostate))
     if not reach:
         return set()
     tables.create(
-        con, "reach", (("entity", "VARCHAR"), ("fid", "BIGINT"), ("ostate", "BIGINT")), reach
+        con, "reach", (("entity", "VARCHAR"), ("uid", "BIGINT"), ("ostate", "BIGINT")), reach
     )
     minutes = set()
     for key, minute, n, tokens in con.execute(
         """
         SELECT r.entity, g.minute, sum(g.n), sum(g.tin + g.tout)
-        FROM groups g JOIN reach r USING (fid, ostate) GROUP BY ALL
+        FROM groups g JOIN reach r USING (uid, ostate) GROUP BY ALL
         """
     ).fetchall():
         rpm, tpm = caps[key]
@@ -82,53 +82,53 @@ def outcome_rows(
     limited_minutes: set[int],
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for (side, fid, ostate), (shares, shadows) in legs_by_key.items():
+    for (side, uid, ostate), (shares, shadows) in legs_by_key.items():
         for shadow in shadows:
             rows.append(
-                (side, fid, ostate, None, "shadow", shadow.model, shadow.source, shadow.route,
+                (side, uid, ostate, None, "shadow", shadow.model, shadow.source, shadow.route,
                  shadow.intent, None, None, shadow.weight)
             )  # fmt: skip
         for leg in shares:
             if leg.steps:
                 rows.append(
-                    _row(side, fid, ostate, -1, leg, "served", leg.steps[0], None, leg.weight)
+                    _row(side, uid, ostate, -1, leg, "served", leg.steps[0], None, leg.weight)
                 )
             else:
                 rows.append(
-                    _row(side, fid, ostate, -1, leg, leg.kind_if_exhausted, None,
+                    _row(side, uid, ostate, -1, leg, leg.kind_if_exhausted, None,
                          leg.reason_if_exhausted, leg.weight)
                 )  # fmt: skip
     if not limited_minutes:
         return rows
     flows_by_minute: dict[int, list[tuple[int, int, float, float]]] = defaultdict(list)
-    for fid, ostate, minute, n, tokens in con.execute(
-        "SELECT fid, ostate, minute, sum(n), sum(tin + tout) FROM groups WHERE minute <> -1 "
+    for uid, ostate, minute, n, tokens in con.execute(
+        "SELECT uid, ostate, minute, sum(n), sum(tin + tout) FROM groups WHERE minute <> -1 "
         "GROUP BY ALL"
     ).fetchall():
-        flows_by_minute[int(minute)].append((int(fid), int(ostate), float(n), float(tokens)))
+        flows_by_minute[int(minute)].append((int(uid), int(ostate), float(n), float(tokens)))
     for side, policy in policies.items():
         for minute, entries in sorted(flows_by_minute.items()):
             flows = []
-            for fid, ostate, n, tokens in entries:
-                shares, _ = legs_by_key[(side, fid, ostate)]
+            for uid, ostate, n, tokens in entries:
+                shares, _ = legs_by_key[(side, uid, ostate)]
                 for index, leg in enumerate(shares):
                     flows.append(
                         ratelimit.Flow(
-                            (fid, ostate, minute), index, leg, n * leg.weight, tokens * leg.weight
+                            (uid, ostate, minute), index, leg, n * leg.weight, tokens * leg.weight
                         )
                     )
             for served in ratelimit.simulate_minute(policy, flows):
-                fid, ostate, _ = served.key
-                leg = legs_by_key[(side, fid, ostate)][0][served.leg_index]
+                uid, ostate, _ = served.key
+                leg = legs_by_key[(side, uid, ostate)][0][served.leg_index]
                 rows.append(
-                    _row(side, fid, ostate, minute, leg, served.kind, served.model, served.reason,
+                    _row(side, uid, ostate, minute, leg, served.kind, served.model, served.reason,
                          leg.weight * served.share)
                 )  # fmt: skip
     return rows
 
 
-def _row(side, fid, ostate, minute, leg: Leg, kind, model, reason, weight) -> tuple[Any, ...]:
-    return (side, fid, ostate, minute, kind, model, reason, leg.route, leg.intent, leg.arm,
+def _row(side, uid, ostate, minute, leg: Leg, kind, model, reason, weight) -> tuple[Any, ...]:
+    return (side, uid, ostate, minute, kind, model, reason, leg.route, leg.intent, leg.arm,
             leg.experiment, weight)  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def register(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> Non
         UNION ALL
         SELECT o.* REPLACE (m.minute AS minute)
         FROM outcomes_rows o
-        JOIN (SELECT DISTINCT fid, ostate, minute FROM groups) m USING (fid, ostate)
+        JOIN (SELECT DISTINCT uid, ostate, minute FROM groups) m USING (uid, ostate)
         WHERE o.minute IS NULL
         """
     )

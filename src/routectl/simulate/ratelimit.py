@@ -20,7 +20,7 @@ from routectl.simulate.legs import Leg
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    key: tuple[int, int, int]  # (fid, ostate, minute)
+    key: tuple[int, int, int]  # (uid, ostate, minute)
     leg_index: int
     leg: Leg
     requests: float

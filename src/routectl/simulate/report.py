@@ -67,8 +67,8 @@ def build(
             "rate_limited_minutes": replay.limited_minutes,
         },
         "fractional_counts": (
-            "weighted splits, live experiments and shadows are counted with their "
-            "expected fractions; counts are rounded only for display"
+            "requests with sticky keys are drawn as the gateway draws them; splits of "
+            "keyless requests count with their expected fractions, rounded only for display"
         ),
     }
     if "base" in policies:

@@ -77,12 +77,14 @@ def load(
     windows: bool,
     limits: bool,
     on_error: str,
+    with_keys: bool = False,
 ) -> Loaded:
     """Fill the ``traffic`` table. Files are read fast until proven bad, then re-read row by
     row with checks, which locate every bad line (and drop them with ``on_error=skip``).
 
     Timestamps are required on every row for outage ``windows``, and for rate
-    ``limits`` when the traffic has a timestamp column at all.
+    ``limits`` when the traffic has a timestamp column at all. Sticky ``keys``
+    (request id, session) are kept only when the policies draw anything.
     """
     selects: list[str] = []
     present: set[str] = set()
@@ -108,7 +110,7 @@ def load(
     # Hash the files while DuckDB parses them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(TrafficFile.sha256, files)
-        loaded = _load(con, files, selects, present, suspects, need_ts, on_error)
+        loaded = _load(con, files, selects, present, suspects, need_ts, on_error, with_keys)
         for stats, digest in zip(loaded.files, digests, strict=True):
             stats.sha256 = digest
     return loaded
@@ -122,6 +124,7 @@ def _load(
     suspects: set[int],
     need_ts: bool,
     on_error: str,
+    with_keys: bool,
 ) -> Loaded:
     loaded = Loaded([FileStats(f.display, "") for f in files], present)
     checked: set[int] = set()
@@ -138,7 +141,8 @@ def _load(
             selects[index] = f"SELECT {index}::INTEGER AS src, * FROM checked_{index}"
             present |= result.present
         columns = ["src", "ts", "input_tokens", "output_tokens"]
-        columns += [f for f in TEXT_FEATURES if f in present and f not in ("request_id", "session")]
+        skipped = () if with_keys else ("request_id", "session")
+        columns += [f for f in TEXT_FEATURES if f in present and f not in skipped]
         union = " UNION ALL ".join(f"({sql})" for sql in selects)
         try:
             con.execute(
@@ -204,12 +208,17 @@ def group(
     conds: list[Condition],
     by_minute: bool,
     windowed: list[Outage],
+    with_keys: bool = False,
 ) -> int:
     """Create ``groups`` from ``traffic``; returns how many conditions split the traffic."""
     useful = varying(conds, loaded.box)
     keys = [f"k{i}" for i in range(len(packed_sql(useful)))]
     packed = [f"{sql} AS {key}" for sql, key in zip(packed_sql(useful), keys, strict=True)]
     features = [f if f in loaded.present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
+    sticky = [
+        f if with_keys and f in loaded.present else f"NULL::VARCHAR AS {f}"
+        for f in ("request_id", "session")
+    ]
     minute = "epoch(date_trunc('minute', ts))::BIGINT" if by_minute else "-1::BIGINT"
     bits = []
     for i, outage in enumerate(windowed):
@@ -226,10 +235,10 @@ def group(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups_raw AS
-        SELECT src, {group_keys}, minute, ostate,
+        SELECT src, {group_keys}, request_id, session, minute, ostate,
                count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
                min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out
-        FROM (SELECT src, input_tokens, output_tokens, {", ".join([*features, *packed])},
+        FROM (SELECT src, input_tokens, output_tokens, {", ".join([*features, *sticky, *packed])},
                      {minute} AS minute, ({ostate})::BIGINT AS ostate
               FROM traffic)
         GROUP BY ALL

@@ -43,7 +43,7 @@ def shift_matrix(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float]]
     """(from, to, requests) from the ``outcomes`` and ``groups`` tables."""
     rows = con.execute(
         f"""
-        SELECT fid, ostate, minute, side, coalesce(model, '{UNROUTABLE}'), sum(weight)
+        SELECT uid, ostate, minute, side, coalesce(model, '{UNROUTABLE}'), sum(weight)
         FROM outcomes WHERE kind <> 'shadow'
         GROUP BY ALL
         """
@@ -51,14 +51,14 @@ def shift_matrix(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float]]
     dists: dict[tuple[int, int, int], dict[str, dict[str, float]]] = defaultdict(
         lambda: {"base": defaultdict(float), "head": defaultdict(float)}
     )
-    for fid, ostate, minute, side, model, weight in rows:
-        dists[(fid, ostate, minute)][side][model] += weight
+    for uid, ostate, minute, side, model, weight in rows:
+        dists[(uid, ostate, minute)][side][model] += weight
     couplings = [
         (*key, source, target, weight)
         for key, sides in dists.items()
         for source, target, weight in couple(sides["base"], sides["head"])
     ]
-    keys = (("fid", "BIGINT"), ("ostate", "BIGINT"), ("minute", "BIGINT"))
+    keys = (("uid", "BIGINT"), ("ostate", "BIGINT"), ("minute", "BIGINT"))
     columns = (*keys, ("src_model", "VARCHAR"), ("dst_model", "VARCHAR"), ("weight", "DOUBLE"))
     tables.create(con, "couplings", columns, couplings)
     return [
@@ -66,8 +66,8 @@ def shift_matrix(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float]]
         for a, b, n in con.execute(
             """
             SELECT c.src_model, c.dst_model, sum(g.n * c.weight)
-            FROM (SELECT fid, ostate, minute, sum(n) AS n FROM groups GROUP BY ALL) g
-            JOIN couplings c USING (fid, ostate, minute)
+            FROM (SELECT uid, ostate, minute, sum(n) AS n FROM groups GROUP BY ALL) g
+            JOIN couplings c USING (uid, ostate, minute)
             GROUP BY ALL ORDER BY 3 DESC, 1, 2
             """
         ).fetchall()

@@ -1,0 +1,129 @@
+"""Requests with sticky keys are drawn exactly as the gateway draws them.
+
+A trace with request ids, sessions or consumers replays each keyed request on
+the arm (and shadows) that ``routectl.core.evaluator.decide`` picks for it, so
+the counts are whole numbers and equal a per-request loop; keyless requests
+count with expected fractions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import policy_from_text, write_policy
+from routectl.core.evaluator import decide
+from routectl.core.request import Request
+from simulate.helpers import simulate_json
+
+POLICY = """
+apiVersion: routectl.dev/v1
+kind: Provider
+metadata: {name: p}
+spec: {baseUrl: "https://p.example", jurisdiction: DE}
+---
+apiVersion: routectl.dev/v1
+kind: Consumer
+metadata: {name: alice}
+spec: {apiKey: "env:A"}
+---
+apiVersion: routectl.dev/v1
+kind: Consumer
+metadata: {name: bob}
+spec: {apiKey: "env:B"}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: m1}
+spec: {provider: p, upstreamModel: a, contextWindow: 100000, maxOutputTokens: 4000,
+       pricing: {input: 1.0, output: 1.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: m2}
+spec: {provider: p, upstreamModel: b, contextWindow: 100000, maxOutputTokens: 4000,
+       pricing: {input: 2.0, output: 2.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: m3}
+spec: {provider: p, upstreamModel: c, contextWindow: 100000, maxOutputTokens: 4000,
+       pricing: {input: 3.0, output: 3.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Route
+metadata: {name: split}
+spec:
+  strategy: weighted
+  targets: [{model: m1, weight: 60}, {model: m2, weight: 40}]
+  shadows: [{model: m3, percent: 25}]
+---
+apiVersion: routectl.dev/v1
+kind: Experiment
+metadata: {name: try-m3}
+spec: {route: split, candidate: m3, percent: 30, stickyBy: session}
+"""
+
+
+def test_keyed_requests_follow_the_gateways_draw(tmp_path: Path):
+    write_policy(tmp_path / "policy", POLICY)
+    policy = policy_from_text(tmp_path / "oracle", POLICY)
+    records = []
+    for n in range(500):
+        records.append(
+            {
+                "ts": f"2025-01-31T12:00:{n % 60:02d}Z",
+                "request_id": f"req-{n}",
+                "session": f"s-{n % 37}",
+                "consumer": "alice" if n % 3 else "bob",
+                "input_tokens": 100 + n,
+                "output_tokens": 10,
+            }
+        )
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+
+    primaries: Counter[str] = Counter()
+    shadows: Counter[str] = Counter()
+    arms: Counter[tuple[str | None, str | None]] = Counter()
+    for r in records:
+        decision = decide(
+            policy,
+            Request(
+                consumer=r["consumer"],
+                request_id=r["request_id"],
+                session=r["session"],
+                input_tokens=r["input_tokens"],
+                output_tokens=r["output_tokens"],
+            ),
+        )
+        primaries[decision.primary] += 1
+        shadows.update(decision.shadows)
+        if decision.experiment or decision.arm == "candidate":
+            arms[(decision.experiment, decision.arm)] += 1
+
+    report = simulate_json(tmp_path / "policy", "--traffic", log)
+    assert {m["model"]: m["requests"] for m in report["by_model"]} == dict(primaries)
+    assert {s["model"]: s["requests"] for s in report["shadow"]["by_model"]} == dict(shadows)
+    assert {(e["experiment"], e["arm"]): e["requests"] for e in report["experiments"]} == dict(arms)
+    # Whole numbers: every keyed request went one way.
+    assert all(float(m["requests"]).is_integer() for m in report["by_model"])
+
+
+def test_keyless_requests_count_with_expected_fractions(tmp_path: Path):
+    write_policy(tmp_path / "policy", POLICY)
+    trace = tmp_path / "t.csv"
+    trace.write_text(
+        "input_tokens,output_tokens\n" + "\n".join("100,10" for _ in range(1000)), encoding="utf-8"
+    )
+    report = simulate_json(tmp_path / "policy", "--traffic", trace)
+    counts = {m["model"]: m["requests"] for m in report["by_model"]}
+    assert counts == {
+        "m1": pytest.approx(1000 * 0.7 * 0.6),
+        "m2": pytest.approx(1000 * 0.7 * 0.4),
+        "m3": pytest.approx(1000 * 0.3),
+    }
+    assert report["shadow"]["by_model"][0]["requests"] == pytest.approx(1000 * 0.7 * 0.25)
