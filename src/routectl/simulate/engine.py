@@ -24,6 +24,7 @@ as the Azure ones carry no key, so their replay is all expected fractions.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,7 @@ from routectl.simulate.whatif import Outage, down_models
 
 __all__ = ["BadTraffic", "Progress", "Replay", "Side", "replay"]
 Progress = Callable[[str], None]
+MEMORY_LIMIT = "700MB"
 
 
 @dataclass
@@ -83,12 +85,30 @@ def replay(
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
+
+    with tempfile.TemporaryDirectory(prefix="routectl-simulate-") as spill:
+        con = duckdb.connect()
+        # Bounded memory: a trace larger than this spills to disk instead of growing.
+        con.execute(f"SET memory_limit='{MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory='{spill}'")
+        con.execute("SET TimeZone='UTC'")
+        try:
+            return _replay(con, files, policies, outages, on_error, step)
+        finally:
+            con.close()
+
+
+def _replay(
+    con: duckdb.DuckDBPyConnection,
+    files: list[TrafficFile],
+    policies: dict[str, Policy],
+    outages: list[Outage],
+    on_error: str,
+    step: Progress,
+) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     windowed = [o for o in outages if o.windowed]
     always_down = [o for o in outages if not o.windowed]
-
-    con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
     step("reading traffic")
     draws = any(_draws_anything(p) for p in policies.values())
     loaded = scan.load(con, files, bool(windowed), limited, on_error, with_keys=draws)
@@ -159,7 +179,7 @@ def replay(
         skipped_errors=loaded.errors,
         skipped=loaded.skipped,
         outcomes=aggregated,
-        shift=shift_matrix(con) if len(sides) == 2 else [],
+        shift=shift_matrix(con) if len(policies) == 2 else [],
         groups=len(features),
         token_conditions=used,
         time_span=(loaded.start, loaded.end),
