@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 
-from tests.reconcile.conftest import run, write_policy
+import httpx
+from tests.reconcile.conftest import TOKEN, free_port, run, write_policy
 
 from routectl.store.sqlite import SqliteStore
 
@@ -136,3 +139,48 @@ def test_apply_asks_on_a_terminal_and_only_yes_applies(policy, workdir):
         else:
             assert "Apply complete: 11 added" in text
             assert len(resources(workdir / "tty.db")) == 11
+
+
+def test_against_a_running_routectl_gateway(policy, workdir):
+    """`routectl gateway serve` as a process: apply, converge, and the gateway serves the models."""
+    port = free_port()
+    env = os.environ | {"ROUTECTL_ADMIN_TOKEN": TOKEN}
+    server = subprocess.Popen(
+        [
+            *ROUTECTL,
+            "gateway",
+            "serve",
+            "--port",
+            str(port),
+            "--store",
+            f"sqlite:///{workdir / 'served.db'}",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.1)
+        cli_env = {"ROUTECTL_TOKEN": TOKEN, "ROUTECTL_GATEWAY": url}
+        applied = run("apply", str(policy), "--auto-approve", env=cli_env)
+        assert applied.exit_code == 0, applied.output
+        assert run("plan", str(policy), "--detailed-exitcode", env=cli_env).exit_code == 0
+        assert run("drift", str(policy), env=cli_env).exit_code == 0
+        # The gateway hot-reloads what was applied: its health shows the new revision.
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/healthz").json().get("revision") != 1:
+            assert time.monotonic() < deadline, httpx.get(f"{url}/healthz").text
+            time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
