@@ -64,6 +64,7 @@ COMPLETION = json.dumps(
 ).encode()
 CLIENT_KEY = "bench-client-key"
 UPSTREAM_KEY = "sk-bench-upstream"
+LITELLM_MASTER_KEY = "sk-bench-litellm-master-key-0123456789abcdef"  # it refuses to run without
 
 
 # --------------------------------------------------------------------------- the mock upstream
@@ -152,6 +153,19 @@ def stop(process: subprocess.Popen | None) -> None:
         process.wait(10)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User+system CPU of every live process in a process group (servers start their own)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state, ppid, pgrp, …
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def warm(target: Target, requests: int = 200) -> str | None:
@@ -270,6 +284,7 @@ def litellm_target(upstream: str) -> Target:
                               api_key: {UPSTREAM_KEY}, weight: 5}}
         router_settings: {{routing_strategy: simple-shuffle}}
         litellm_settings: {{telemetry: false, drop_params: true}}
+        general_settings: {{master_key: {LITELLM_MASTER_KEY}}}
         """)
     )
     port = free_port()
@@ -291,7 +306,7 @@ def litellm_target(upstream: str) -> Target:
         env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"},
         ready_s=120,
     )
-    target = Target("litellm", url, {}, process)
+    target = Target("litellm", url, {"authorization": f"Bearer {LITELLM_MASTER_KEY}"}, process)
     if process is None:
         target.skipped = f"did not start (see {WORK / 'litellm.log'})"
     return target
@@ -314,6 +329,10 @@ def portkey_target(upstream: str) -> Target:
         )
         if install.returncode != 0 or not entry.exists():
             return Target("portkey", "", skipped=f"cannot install: {install.stderr[-300:]}")
+    # The gateway has no host option and listens on every interface; this preload
+    # pins its listen() to the loopback address.
+    loopback = WORK / "bind-loopback.cjs"
+    loopback.write_text(LOOPBACK_JS)
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     config = {
@@ -336,14 +355,29 @@ def portkey_target(upstream: str) -> Target:
         ],
     }
     process = start(
-        ["node", str(entry), f"--port={port}", "--host=127.0.0.1"],
+        ["node", "--require", str(loopback), str(entry), f"--port={port}", "--headless"],
         url,
         WORK / "portkey.log",
+        env={"NODE_ENV": "production"},
     )
     target = Target("portkey", url, {"x-portkey-config": json.dumps(config)}, process)
     if process is None:
         target.skipped = f"did not start (see {WORK / 'portkey.log'})"
     return target
+
+
+LOOPBACK_JS = """
+const net = require("net");
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === "number") {
+    const callback = args.find((a) => typeof a === "function");
+    return listen.call(this, args[0], "127.0.0.1", callback);
+  }
+  if (args[0] && typeof args[0] === "object") args[0] = { ...args[0], host: "127.0.0.1" };
+  return listen.apply(this, args);
+};
+"""
 
 
 # --------------------------------------------------------------------------- load
@@ -365,7 +399,9 @@ def lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def run_wrk(target: Target, connections: int, duration: float) -> dict[str, float]:
+def run_wrk(
+    target: Target, connections: int, duration: float, cpu_of: int | None = None
+) -> dict[str, float]:
     headers = {"content-type": "application/json", **target.headers}
     script = LUA.format(
         body=lua_string(json.dumps(BODY)),
@@ -375,6 +411,7 @@ def run_wrk(target: Target, connections: int, duration: float) -> dict[str, floa
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
+    cpu_before = group_cpu_seconds(cpu_of) if cpu_of else 0.0
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "-s", lua.name, target.url],
@@ -389,7 +426,9 @@ def run_wrk(target: Target, connections: int, duration: float) -> dict[str, floa
         raise RuntimeError(f"wrk printed no result for {target.name}: {out.stderr[-500:]}")
     fields = [float(v) for v in line.split()[1:]]
     requests, socket_errors, status_errors, duration_us, p50_us, p99_us = fields
+    cpu = group_cpu_seconds(cpu_of) - cpu_before if cpu_of else 0.0
     return {
+        "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
         "rps": requests / (duration_us / 1e6),
         "errors": socket_errors + status_errors,
         "p50_ms": p50_us / 1000,
@@ -435,13 +474,15 @@ def main() -> int:
                 print(f"SKIPPED {target.name}: {target.skipped}", flush=True)
                 stop(target.process)
                 continue
+            server = target.process.pid if target.process else mock.pid
             one = run_wrk(target, 1, args.duration)
-            many = run_wrk(target, 32, args.duration)
+            many = run_wrk(target, 32, args.duration, cpu_of=server)
             results[target.name] = {"c1": one, "c32": many}
             print(
                 f"{target.name:9s} c=1 p50 {one['p50_ms']:7.3f} ms  p99 {one['p99_ms']:7.3f} ms  "
                 f"| c=32 {many['rps']:8.0f} req/s  p50 {many['p50_ms']:7.2f} ms  "
-                f"errors {one['errors'] + many['errors']}",
+                f"cpu {many['cpu_ms_per_request']:6.3f} ms/req  "
+                f"errors {one['errors'] + many['errors']:.0f}",
                 flush=True,
             )
             stop(target.process)  # one server at a time on this machine's 2 cores
