@@ -74,7 +74,7 @@ def test_added_and_removed_resources(policy, workdir):
     )
     commit_all(repo, "rename the tier")
     out = run("diff", str(policy), "--base", "v1").stdout.splitlines()
-    assert "+ tier top: tier" in out and "- tier frontier: tier" in out
+    assert "+ tier top: rank 2" in out and "- tier frontier: rank 2" in out
     assert "~ model gpt-4o: tier frontier -> top" in out
 
 

@@ -278,4 +278,16 @@ def _summary(resource: Resource) -> str:
     if resource.kind == "Experiment":
         share = _pct(s.get("percent"))
         return f"{share} of route {s.get('route')} to {s.get('candidate')} ({s.get('mode')})"
+    if resource.kind == "Classification":
+        allow = s.get("allow") or {}
+        where = ", ".join(allow.get("jurisdictions") or []) or "any jurisdiction"
+        hosting = ", ".join(allow.get("hosting") or []) or "any hosting"
+        return f"may go to {where}, {hosting}"
+    if resource.kind == "Consumer":
+        intents = ", ".join((s.get("allow") or {}).get("intents") or []) or "any intent"
+        return f"team {s.get('team') or '-'}, {intents}"
+    if resource.kind == "Tier":
+        return f"rank {s.get('rank')}"
+    if resource.kind == "Intent":
+        return str(s.get("description") or f"requires {', '.join(s.get('requires') or []) or '-'}")
     return resource.kind.lower()
