@@ -111,14 +111,14 @@ def _replay(
     always_down = [o for o in outages if not o.windowed]
     step("reading traffic")
     draws = any(_draws_anything(p) for p in policies.values())
-    loaded = scan.load(con, files, bool(windowed), limited, on_error, with_keys=draws)
+    conds = conditions(policies.values())
+    plan = scan.Plan(conds, windowed, limited, draws)
+    scanned = scan.scan(con, files, plan, on_error)
     rate_limits = "none in the policy"
     if limited:
         rate_limits = "applied per minute of the trace"
-        if loaded.start is None:
+        if not scanned.by_minute:
             limited, rate_limits = False, "not applied: the traffic has no timestamps"
-    conds = conditions(policies.values())
-    used = scan.group(con, loaded, conds, limited, windowed, with_keys=draws)
 
     step("planning request groups")
     features = con.execute(
@@ -172,17 +172,17 @@ def _replay(
         """
     ).fetchall()
     return Replay(
-        requests=loaded.requests,
-        input_tokens=loaded.input_tokens,
-        output_tokens=loaded.output_tokens,
-        files=loaded.files,
-        skipped_errors=loaded.errors,
-        skipped=loaded.skipped,
+        requests=scanned.requests,
+        input_tokens=scanned.input_tokens,
+        output_tokens=scanned.output_tokens,
+        files=scanned.files,
+        skipped_errors=scanned.errors,
+        skipped=scanned.skipped,
         outcomes=aggregated,
         shift=shift_matrix(con) if len(policies) == 2 else [],
         groups=len(features),
-        token_conditions=used,
-        time_span=(loaded.start, loaded.end),
+        token_conditions=len(conds),
+        time_span=(scanned.start, scanned.end),
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
     )

@@ -1,9 +1,13 @@
-"""Load the traffic into DuckDB once, check it, and group it for planning.
+"""Scan the traffic once: parse, check and group in one DuckDB pass.
 
-``traffic`` (a temporary table) holds the normalised rows of every file: one
-CSV/JSON/Parquet parse per file. The checks and the grouping then run on that
-columnar table, which is much cheaper than parsing again. ``groups`` is the
-result the rest of the replay works from; ``traffic`` is dropped after it.
+Every file is read by DuckDB (one parse) straight into ``groups``: requests
+grouped by the features that decide a route, their token class (the packed
+signs of :mod:`token_classes`), and, when a scenario needs time, the minute and
+the outage state. Each group keeps its count, token sums, a real (input,
+output) pair, its time span and how many of its rows are bad. A file with bad
+rows (or one DuckDB cannot cast) is then re-read row by row with checks that
+say which line is wrong, and the pass runs again with the good rows only.
+No table of individual requests is ever kept.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from datetime import datetime
 import duckdb
 
 from routectl.simulate.reader import RowError, describe, fast_projection, read_checked
-from routectl.simulate.sources import TEXT_FEATURES, TrafficError, TrafficFile
-from routectl.simulate.token_classes import Condition, packed_sql, varying
+from routectl.simulate.sources import TrafficError, TrafficFile
+from routectl.simulate.token_classes import Condition, packed_sql
 from routectl.simulate.whatif import Outage
 
 ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata")
@@ -41,7 +45,7 @@ class FileStats:
 
 
 @dataclass
-class Loaded:
+class Scanned:
     files: list[FileStats]
     present: set[str]
     skipped: int = 0
@@ -49,9 +53,19 @@ class Loaded:
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # min/max input, min/max output
     start: datetime | None = None
     end: datetime | None = None
+    by_minute: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the grouping must separate."""
+
+    conditions: list[Condition]
+    windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
+    limits: bool  # group by minute (when the traffic has timestamps)
+    with_keys: bool  # keep request_id and session (the policies draw per key)
 
 
 def bad_filter(need_ts: bool, present: set[str]) -> str:
@@ -71,21 +85,11 @@ def bad_filter(need_ts: bool, present: set[str]) -> str:
     return " OR ".join(parts)
 
 
-def load(
-    con: duckdb.DuckDBPyConnection,
-    files: list[TrafficFile],
-    windows: bool,
-    limits: bool,
-    on_error: str,
-    with_keys: bool = False,
-) -> Loaded:
-    """Fill the ``traffic`` table. Files are read fast until proven bad, then re-read row by
-    row with checks, which locate every bad line (and drop them with ``on_error=skip``).
-
-    Timestamps are required on every row for outage ``windows``, and for rate
-    ``limits`` when the traffic has a timestamp column at all. Sticky ``keys``
-    (request id, session) are kept only when the policies draw anything.
-    """
+def scan(
+    con: duckdb.DuckDBPyConnection, files: list[TrafficFile], plan: Plan, on_error: str
+) -> Scanned:
+    """Fill ``groups``. Timestamps are required on every row for outage windows, and for
+    rate limits when the traffic has a timestamp column at all."""
     selects: list[str] = []
     present: set[str] = set()
     suspects: set[int] = set()
@@ -101,66 +105,126 @@ def load(
         else:
             selects.append(projection[0])
             present |= projection[1]
-    if windows and not suspects and "timestamp" not in present:
+    if plan.windowed and not suspects and "timestamp" not in present:
         raise TrafficError(
             "an --outage window needs request timestamps, and the traffic has no timestamp "
             "column; name it with --map timestamp=COLUMN or drop the window"
         )
-    need_ts = windows or (limits and "timestamp" in present)
     # Hash the files while DuckDB parses them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(TrafficFile.sha256, files)
-        loaded = _load(con, files, selects, present, suspects, need_ts, on_error, with_keys)
-        for stats, digest in zip(loaded.files, digests, strict=True):
+        scanned = Scanned([FileStats(f.display, "") for f in files], present)
+        checked: set[int] = set()
+        while True:
+            need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
+            for index in sorted(suspects):
+                _check(con, files, index, scanned, selects, need_ts, on_error)
+                checked.add(index)
+            present = scanned.present
+            try:
+                _group(con, selects, plan, scanned, need_ts)
+                bad = con.execute(
+                    "SELECT src FROM groups_raw GROUP BY src HAVING sum(bad) > 0"
+                ).fetchall()
+                suspects = {int(row[0]) for row in bad} - checked
+            except duckdb.Error:
+                suspects = _failing(con, selects) - checked
+                if not suspects:
+                    raise
+            if not suspects:
+                break
+        for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
-    return loaded
+    _summarise(con, scanned)
+    # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
+    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(packed_sql(plan.conditions))))])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE groups AS
+        SELECT * EXCLUDE (bad), dense_rank() OVER (ORDER BY {keys}) AS fid FROM groups_raw
+        """
+    )
+    con.execute("DROP TABLE groups_raw")
+    return scanned
 
 
-def _load(
+def _check(
     con: duckdb.DuckDBPyConnection,
     files: list[TrafficFile],
+    index: int,
+    scanned: Scanned,
     selects: list[str],
-    present: set[str],
-    suspects: set[int],
     need_ts: bool,
     on_error: str,
-    with_keys: bool,
-) -> Loaded:
-    loaded = Loaded([FileStats(f.display, "") for f in files], present)
-    checked: set[int] = set()
-    while True:
-        for index in sorted(suspects):
-            result = read_checked(files[index], need_ts)
-            checked.add(index)
-            if result.errors and on_error == "fail":
-                raise BadTraffic(result.errors[:MAX_LISTED_ERRORS], result.bad_rows)
-            loaded.errors.extend(result.errors[: MAX_LISTED_ERRORS - len(loaded.errors)])
-            loaded.skipped += result.bad_rows
-            loaded.files[index].skipped = result.bad_rows
-            con.register(f"checked_{index}", result.table)
-            selects[index] = f"SELECT {index}::INTEGER AS src, * FROM checked_{index}"
-            present |= result.present
-        columns = ["src", "ts", "input_tokens", "output_tokens"]
-        skipped = () if with_keys else ("request_id", "session")
-        columns += [f for f in TEXT_FEATURES if f in present and f not in skipped]
-        union = " UNION ALL ".join(f"({sql})" for sql in selects)
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE traffic AS "
-                f"SELECT {', '.join(columns)} FROM ({union})"
-            )
-            bad = con.execute(
-                f"SELECT src FROM traffic WHERE {bad_filter(need_ts, present)} GROUP BY src"
-            ).fetchall()
-            suspects = {int(row[0]) for row in bad} - checked
-        except duckdb.Error:
-            suspects = _failing(con, selects) - checked
-            if not suspects:
-                raise
-        if not suspects:
-            break
-    _summarise(con, loaded)
-    return loaded
+) -> None:
+    result = read_checked(files[index], need_ts)
+    if result.errors and on_error == "fail":
+        raise BadTraffic(result.errors[:MAX_LISTED_ERRORS], result.bad_rows)
+    scanned.errors.extend(result.errors[: MAX_LISTED_ERRORS - len(scanned.errors)])
+    scanned.skipped += result.bad_rows
+    scanned.files[index].skipped = result.bad_rows
+    con.register(f"checked_{index}", result.table)
+    selects[index] = f"SELECT {index}::INTEGER AS src, * FROM checked_{index}"
+    scanned.present |= result.present
+
+
+def _group(
+    con: duckdb.DuckDBPyConnection,
+    selects: list[str],
+    plan: Plan,
+    scanned: Scanned,
+    need_ts: bool,
+) -> None:
+    present = scanned.present
+    union = " UNION ALL ".join(f"({sql})" for sql in selects)
+    start = None
+    if any(o.relative for o in plan.windowed):  # offsets count from the first request
+        start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
+    packed = packed_sql(plan.conditions)
+    keys = [f"k{i}" for i in range(len(packed))]
+    features = [f if f in present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
+    sticky = [
+        f if plan.with_keys and f in present else f"NULL::VARCHAR AS {f}"
+        for f in ("request_id", "session")
+    ]
+    scanned.by_minute = plan.limits and "timestamp" in present
+    minute = "epoch(date_trunc('minute', ts))::BIGINT" if scanned.by_minute else "-1::BIGINT"
+    bits = []
+    for i, outage in enumerate(plan.windowed):
+        tests = ["ts IS NOT NULL"]
+        begin = outage.start.at(start) if outage.start else None
+        end = outage.end.at(start) if outage.end else None
+        if begin is not None:
+            tests.append(f"ts >= '{begin.isoformat(sep=' ')}'::TIMESTAMP")
+        if end is not None:
+            tests.append(f"ts < '{end.isoformat(sep=' ')}'::TIMESTAMP")
+        bits.append(f"(CASE WHEN {' AND '.join(tests)} THEN {1 << i} ELSE 0 END)")
+    ostate = " + ".join(bits) if bits else "0"
+    row = [
+        "src",
+        "input_tokens",
+        "output_tokens",
+        "ts",
+        *features,
+        *sticky,
+        *(f"{sql} AS {key}" for sql, key in zip(packed, keys, strict=True)),
+        f"{minute} AS minute",
+        f"({ostate})::BIGINT AS ostate",
+        f"({bad_filter(need_ts, present)}) AS is_bad",
+    ]
+    group_keys = ", ".join([*ROUTE_FEATURES, *keys])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE groups_raw AS
+        SELECT src, {group_keys}, request_id, session, minute, ostate,
+               count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
+               min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out,
+               min(ts) AS ts_min, max(ts) AS ts_max,
+               count(*) FILTER (WHERE is_bad) AS bad
+        FROM (SELECT {", ".join(row)} FROM ({union}))
+        GROUP BY ALL
+        """
+    )
 
 
 def _failing(con: duckdb.DuckDBPyConnection, selects: list[str]) -> set[int]:
@@ -175,82 +239,21 @@ def _failing(con: duckdb.DuckDBPyConnection, selects: list[str]) -> set[int]:
     return failing
 
 
-def _summarise(con: duckdb.DuckDBPyConnection, loaded: Loaded) -> None:
+def _summarise(con: duckdb.DuckDBPyConnection, scanned: Scanned) -> None:
     rows = con.execute(
         """
-        SELECT src, count(*), sum(input_tokens), sum(output_tokens), min(input_tokens),
-               max(input_tokens), min(output_tokens), max(output_tokens), min(ts), max(ts)
-        FROM traffic GROUP BY src
+        SELECT src, sum(n), sum(tin), sum(tout), min(ts_min), max(ts_max)
+        FROM groups_raw GROUP BY src
         """
     ).fetchall()
     if not rows:
         raise TrafficError("the traffic has no requests to replay")
     for row in rows:
-        loaded.files[int(row[0])].requests = int(row[1])
-    loaded.requests = sum(int(r[1]) for r in rows)
-    loaded.input_tokens = sum(int(r[2]) for r in rows)
-    loaded.output_tokens = sum(int(r[3]) for r in rows)
-    loaded.box = (
-        min(int(r[4]) for r in rows),
-        max(int(r[5]) for r in rows),
-        min(int(r[6]) for r in rows),
-        max(int(r[7]) for r in rows),
-    )
-    starts = [r[8] for r in rows if r[8] is not None]
-    ends = [r[9] for r in rows if r[9] is not None]
-    loaded.start = min(starts) if starts else None
-    loaded.end = max(ends) if ends else None
-
-
-def group(
-    con: duckdb.DuckDBPyConnection,
-    loaded: Loaded,
-    conds: list[Condition],
-    by_minute: bool,
-    windowed: list[Outage],
-    with_keys: bool = False,
-) -> int:
-    """Create ``groups`` from ``traffic``; returns how many conditions split the traffic."""
-    useful = varying(conds, loaded.box)
-    keys = [f"k{i}" for i in range(len(packed_sql(useful)))]
-    packed = [f"{sql} AS {key}" for sql, key in zip(packed_sql(useful), keys, strict=True)]
-    features = [f if f in loaded.present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
-    sticky = [
-        f if with_keys and f in loaded.present else f"NULL::VARCHAR AS {f}"
-        for f in ("request_id", "session")
-    ]
-    minute = "epoch(date_trunc('minute', ts))::BIGINT" if by_minute else "-1::BIGINT"
-    bits = []
-    for i, outage in enumerate(windowed):
-        tests = ["ts IS NOT NULL"]
-        start = outage.start.at(loaded.start) if outage.start else None
-        end = outage.end.at(loaded.start) if outage.end else None
-        if start is not None:
-            tests.append(f"ts >= '{start.isoformat(sep=' ')}'::TIMESTAMP")
-        if end is not None:
-            tests.append(f"ts < '{end.isoformat(sep=' ')}'::TIMESTAMP")
-        bits.append(f"(CASE WHEN {' AND '.join(tests)} THEN {1 << i} ELSE 0 END)")
-    ostate = " + ".join(bits) if bits else "0"
-    group_keys = ", ".join([*ROUTE_FEATURES, *keys])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE groups_raw AS
-        SELECT src, {group_keys}, request_id, session, minute, ostate,
-               count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
-               min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out
-        FROM (SELECT src, input_tokens, output_tokens, {", ".join([*features, *sticky, *packed])},
-                     {minute} AS minute, ({ostate})::BIGINT AS ostate
-              FROM traffic)
-        GROUP BY ALL
-        """
-    )
-    # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE groups AS
-        SELECT *, dense_rank() OVER (ORDER BY {group_keys}) AS fid FROM groups_raw
-        """
-    )
-    con.execute("DROP TABLE groups_raw")
-    con.execute("DROP TABLE traffic")
-    return len(useful)
+        scanned.files[int(row[0])].requests = int(row[1])
+    scanned.requests = sum(int(r[1]) for r in rows)
+    scanned.input_tokens = sum(int(r[2]) for r in rows)
+    scanned.output_tokens = sum(int(r[3]) for r in rows)
+    starts = [r[4] for r in rows if r[4] is not None]
+    ends = [r[5] for r in rows if r[5] is not None]
+    scanned.start = min(starts) if starts else None
+    scanned.end = max(ends) if ends else None

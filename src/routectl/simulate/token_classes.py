@@ -6,17 +6,18 @@ tokens against each model's context window, output tokens against each model's
 output limit, a model's cost against a route's ``maxCostPerRequest``, and the
 cost order of a cheapest route's targets. Every one is the sign of a linear
 expression in (input, output). Two requests that agree on all those signs get
-the same plan, so a replay groups traffic by the signs (computed in SQL) and
-plans one representative request per group, instead of one plan per distinct
-token pair (the Azure hour alone has 21,986). The cost expressions are written
-exactly as :meth:`ModelInfo.cost` computes them (IEEE doubles, same order), so
-the grouping agrees with the evaluator to the last bit; the tests check it
-against per-request :func:`decide`.
+the same plan, so a replay groups traffic by the signs (computed in SQL and
+packed into a few BIGINT bit fields) and plans one representative request per
+group, instead of one plan per distinct token pair (the Azure hour alone has
+21,986). A condition that never changes over a trace costs one bit, nothing
+more. The cost expressions are written exactly as :meth:`ModelInfo.cost`
+computes them (IEEE doubles, same order), so the grouping agrees with the
+evaluator to the last bit; the tests check it against per-request planning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from routectl.core.policy import ModelInfo, Policy, RouteInfo
@@ -27,11 +28,8 @@ OUT = "output_tokens"
 
 @dataclass(frozen=True)
 class Condition:
-    """``sql`` evaluates per row; ``value`` is the same expression in Python (for pruning)."""
-
-    sql: str
-    value: Callable[[int, int], int]
-    bits: int  # 1 for a comparison, 2 for a sign (-1/0/1)
+    sql: str  # BOOLEAN (bits=1) or sign -1/0/1 (bits=2), per row
+    bits: int
 
 
 def _cost_sql(model: ModelInfo) -> str:
@@ -46,55 +44,24 @@ def conditions(policies: Iterable[Policy]) -> list[Condition]:
     found: dict[str, Condition] = {}
     for policy in policies:
         for model in policy.models.values():
-            cw, mo = model.context_window, model.max_output_tokens
-            _add(found, f"({IN} + {OUT} > {cw})", lambda i, o, cw=cw: int(i + o > cw), 1)
-            _add(found, f"({OUT} > {mo})", lambda i, o, mo=mo: int(o > mo), 1)
+            _add(found, f"({IN} + {OUT} > {model.context_window})", 1)
+            _add(found, f"({OUT} > {model.max_output_tokens})", 1)
         for route in policy.routes:
             if route.max_cost_per_request is not None:
                 cap = route.max_cost_per_request
                 for name in sorted(_route_models(route, policy)):
-                    info = policy.models[name]
-                    _add(
-                        found,
-                        f"({_cost_sql(info)} > {cap!r}::DOUBLE)",
-                        lambda i, o, info=info, cap=cap: int(info.cost(i, o) > cap),
-                        1,
-                    )
+                    _add(found, f"({_cost_sql(policy.models[name])} > {cap!r}::DOUBLE)", 1)
             if route.strategy == "cheapest":
                 targets = sorted({n for group in route.targets for n in group.models})
                 for x, a in enumerate(targets):
                     for b in targets[x + 1 :]:
-                        ma, mb = policy.models[a], policy.models[b]
-                        _add(
-                            found,
-                            f"sign({_cost_sql(ma)} - {_cost_sql(mb)})",
-                            lambda i, o, ma=ma, mb=mb: _sign(ma.cost(i, o) - mb.cost(i, o)),
-                            2,
-                        )
+                        ca, cb = _cost_sql(policy.models[a]), _cost_sql(policy.models[b])
+                        _add(found, f"sign({ca} - {cb})", 2)
     return list(found.values())
 
 
-def _add(
-    found: dict[str, Condition], sql: str, value: Callable[[int, int], int], bits: int
-) -> None:
-    if sql not in found:
-        found[sql] = Condition(sql, value, bits)
-
-
-def _sign(x: float) -> int:
-    return (x > 0) - (x < 0)
-
-
-def varying(conds: list[Condition], box: tuple[int, int, int, int]) -> list[Condition]:
-    """The conditions that are not constant over the traffic's token box.
-
-    Each expression is linear in (input, output), so it keeps one sign over the
-    box [min_in, max_in] x [min_out, max_out] when it has that sign at the four
-    corners; such a condition separates nothing and is dropped before the scan.
-    """
-    lo_in, hi_in, lo_out, hi_out = box
-    corners = [(lo_in, lo_out), (lo_in, hi_out), (hi_in, lo_out), (hi_in, hi_out)]
-    return [c for c in conds if len({c.value(i, o) for i, o in corners}) > 1]
+def _add(found: dict[str, Condition], sql: str, bits: int) -> None:
+    found.setdefault(sql, Condition(sql, bits))
 
 
 def packed_sql(conds: list[Condition]) -> list[str]:
