@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.conftest import APP_KEY, PROVIDER_KEY, read_log, route
 from routectl.gateway.decisionlog import FIELDS
 
@@ -130,3 +132,21 @@ def test_bad_body_is_a_located_400(configure, gateway):
     response = gateway.chat(messages=[])
     assert response.status_code == 400
     assert "messages" in response.json()["error"]["message"]
+
+
+def test_metrics_count_requests_tokens_and_cost_by_route_and_model(configure, gateway):
+    gateway.await_revision(configure(route(targets="[{model: m-b}]")))
+    for _ in range(3):
+        gateway.chat()
+    assert gateway.client.get("/v1/chat/completions").status_code == 405
+    text = gateway.client.get("/metrics").text
+    labels = 'model="m-b",provider="p-b",route="main"'
+    assert f'routectl_gateway_requests_total{{{labels},status="2xx"}} 3.0' in text
+    assert f'routectl_gateway_tokens_total{{direction="output",{labels}}} 21.0' in text
+    (cost_line,) = [
+        ln for ln in text.splitlines() if ln.startswith("routectl_gateway_cost_usd_total")
+    ]
+    assert float(cost_line.split()[-1]) == pytest.approx(3 * (11 * 1.0 + 7 * 2.0) / 1e6)
+    assert f"routectl_gateway_request_duration_seconds_count{{{labels}}} 3.0" in text
+    # Request ids and consumers never become labels.
+    assert "request_id" not in text and 'consumer="' not in text

@@ -5,8 +5,9 @@ resolved, every model's upstream URL and credential headers prepared, consumer
 keys hashed, ``/v1/models`` bodies rendered. Requests only read it, so the hot
 path does no policy resolution, no secret lookup and no store I/O.
 
-Reload: :class:`RuntimeHolder` polls ``store.current_revision()``; on a new
-revision it builds the next runtime to the side and swaps one reference. A
+Reload: :class:`RuntimeHolder` follows the store (PostgreSQL's NOTIFY through
+``wait_for_change`` when the store has it, else polling ``current_revision()``
+every 0.25 s); on a new revision it builds the next runtime to the side and swaps one reference. A
 request keeps the runtime it started with, so in-flight requests are never
 dropped or switched half-way. A revision that cannot be built is logged and
 the previous runtime keeps serving.
@@ -181,11 +182,17 @@ class RuntimeHolder:
         log.info("serving configuration revision %d", runtime.revision)
 
     async def poll_forever(self) -> None:
+        """Follow the store: LISTEN/NOTIFY where it offers ``wait_for_change``, else polling."""
+        wait_for_change = getattr(self.store, "wait_for_change", None)
         last_error = None
         while True:
-            await asyncio.sleep(self.poll_interval_s)
             try:
-                revision = await asyncio.to_thread(self.store.current_revision)
+                if wait_for_change is not None and self.runtime is not None:
+                    # Blocks in a thread until a NOTIFY or the timeout; returns the revision.
+                    revision = await asyncio.to_thread(wait_for_change, self.runtime.revision, 1.0)
+                else:
+                    await asyncio.sleep(self.poll_interval_s)
+                    revision = await asyncio.to_thread(self.store.current_revision)
                 if self.runtime is not None and revision == self.runtime.revision:
                     continue
                 self._swap(await asyncio.to_thread(build_runtime, self.store))
@@ -196,3 +203,4 @@ class RuntimeHolder:
                 if str(exc) != last_error:
                     log.error("cannot load the configuration: %s", exc)
                     last_error = str(exc)
+                await asyncio.sleep(self.poll_interval_s)
