@@ -217,30 +217,16 @@ def register(app: typer.Typer) -> None:
         with one_line_errors():
             from_file = looks_like_plan_file(source)
             if from_file:
-                given = [
-                    name
-                    for name, value in (
-                        ("--no-delete", no_delete),
-                        ("--push-secrets", push_secrets),
-                        ("--ref", ref),
-                        ("--owner", owner),
-                        ("--target", target),
-                        ("--exclude", exclude),
-                    )
-                    if value
-                ]
-                if given:
-                    raise Failure(
-                        f"{', '.join(given)} cannot change a saved plan; pass them to "
-                        "routectl plan --out instead"
-                    )
-                plan = load_plan(source)
+                flags = {
+                    "--no-delete": no_delete,
+                    "--push-secrets": push_secrets,
+                    "--ref": ref,
+                    "--owner": owner,
+                    "--target": target,
+                    "--exclude": exclude,
+                }
+                plan = _saved_plan(source, gateway, [name for name, v in flags.items() if v])
                 locator = plan.gateway
-                if gateway and gateway.rstrip("/") != plan.gateway.rstrip("/"):
-                    raise Failure(
-                        f"{source} was planned for gateway {plan.gateway}, not {gateway}; "
-                        "re-run plan against this gateway"
-                    )
             else:
                 locator = _locator(gateway, store)
                 desired, the_owner, src = _desired(source, ref, owner)
@@ -341,6 +327,21 @@ def _version(spec: str, path: str, plain: bool = False) -> dict[str, Resource]:
         stderr.print(f"{len(result.errors)} error(s) while loading {spec}")
         raise typer.Exit(Exit.FAILED)
     return desired_state(d.doc for d in result.documents)
+
+
+def _saved_plan(source: str, gateway: str | None, flags: list[str]) -> PlanDoc:
+    """A saved plan applies as it was saved: to its gateway, with its options."""
+    if flags:
+        raise Failure(
+            f"{', '.join(flags)} cannot change a saved plan; pass them to routectl plan --out"
+        )
+    plan = load_plan(source)
+    if gateway and gateway.rstrip("/") != plan.gateway.rstrip("/"):
+        raise Failure(
+            f"{source} was planned for gateway {plan.gateway}, not {gateway}; "
+            "re-run plan against this gateway"
+        )
+    return plan
 
 
 def _confirm(plan: PlanDoc) -> None:
