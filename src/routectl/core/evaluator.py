@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
+from routectl.core.plancache import CachedPlan, route_facts
 from routectl.core.policy import ConsumerInfo, ModelInfo, Policy, RouteInfo
 from routectl.core.request import Arm, Decision, Request, RoutePlan, ShadowTarget, TraceStep
 
@@ -33,30 +34,43 @@ def bucket(key: str) -> float:
     return int.from_bytes(digest, "big") / 18446744073709551616.0
 
 
-def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:
+_INTENT_TEMPLATES = {
+    "intent.explicit": "intent {} (given)",
+    "intent.unknown": "intent {} (given, but no Intent defines it)",
+    "intent.keyword": "intent {} (keyword)",
+    "intent.regex": "intent {} (pattern)",
+    "intent.language": "intent {} (language {})",
+    "intent.default": "intent {} (default)",
+    "intent.none": "no intent given, detected or defaulted",
+}
+
+
+def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
+    """The request's intent and how it was found (a trace code), without building the trace."""
     if request.intent:
-        if request.intent in policy.intents:
-            return request.intent, TraceStep(
-                "intent.explicit", "intent {} (given)", (request.intent,)
-            )
-        return request.intent, TraceStep(
-            "intent.unknown", "intent {} (given, but no Intent defines it)", (request.intent,)
+        return request.intent, (
+            "intent.explicit" if request.intent in policy.intents else "intent.unknown"
         )
     prompt = (request.prompt or "").lower()
     for intent in policy.intents.values():
         if prompt and any(k in prompt for k in intent.keywords):
-            return intent.name, TraceStep("intent.keyword", "intent {} (keyword)", (intent.name,))
+            return intent.name, "intent.keyword"
         if prompt and any(p.search(prompt) for p in intent.patterns):
-            return intent.name, TraceStep("intent.regex", "intent {} (pattern)", (intent.name,))
+            return intent.name, "intent.regex"
         if request.language and request.language in intent.languages:
-            return intent.name, TraceStep(
-                "intent.language", "intent {} (language {})", (intent.name, request.language)
-            )
+            return intent.name, "intent.language"
     if policy.default_intent:
-        return policy.default_intent, TraceStep(
-            "intent.default", "intent {} (default)", (policy.default_intent,)
-        )
-    return None, TraceStep("intent.none", "no intent given, detected or defaulted")
+        return policy.default_intent, "intent.default"
+    return None, "intent.none"
+
+
+def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:
+    intent, code = detect_intent(policy, request)
+    if code == "intent.language":
+        args: tuple[object, ...] = (intent, request.language)
+    else:
+        args = (intent,) if intent is not None else ()
+    return intent, TraceStep(code, _INTENT_TEMPLATES[code], args)
 
 
 def _unroutable(
@@ -143,6 +157,47 @@ class _Split(tuple):
 
 def plan(policy: Policy, request: Request) -> RoutePlan:
     """Every target ``request`` may reach, with the share of traffic each gets."""
+    return _lookup(policy, request)[0]
+
+
+def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | None]:
+    """A shared plan when the request fits every allowed candidate, else a fresh one.
+
+    Mirrors the first steps of :func:`_plan_uncached` to find the route; see
+    :mod:`routectl.core.plancache` for why the shared plan is exactly the same.
+    """
+    intent, code = detect_intent(policy, request)
+    classification = request.classification
+    if classification not in policy.classifications:
+        classification = None
+    consumer = None
+    if request.consumer is not None:
+        consumer = policy.consumers.get(request.consumer)
+        if (
+            consumer is None
+            or (consumer.intents and intent not in consumer.intents)
+            or (consumer.classifications and request.classification not in consumer.classifications)
+        ):
+            return _plan_uncached(policy, request), None
+    route = None
+    for candidate_route in policy.routes_for(intent, classification):
+        if _route_matches(candidate_route, request, consumer):
+            route = candidate_route
+            break
+    if route is None:
+        return _plan_uncached(policy, request), None
+    facts = route_facts(policy, route, classification, intent, request.language, request.requires)
+    if not facts.fits(request.input_tokens, request.output_tokens):
+        return _plan_uncached(policy, request), None
+    # The trace names how the intent was found and, for an unknown class, the raw name.
+    key = (code, request.classification, facts.order(request.input_tokens, request.output_tokens))
+    cached = facts.plans.get(key)
+    if cached is None:
+        cached = facts.plans[key] = CachedPlan(_plan_uncached(policy, request))
+    return cached.plan, cached
+
+
+def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
     trace: list[TraceStep] = []
     intent, step = resolve_intent(policy, request)
     trace.append(step)
@@ -349,6 +404,51 @@ def sticky_key(request: Request, sticky_by: str | None) -> str:
     return request.request_id or ""
 
 
+def _draw(route_plan: RoutePlan, request: Request) -> tuple[int, Arm, tuple[str, ...]]:
+    """The arm (its index, -1 for the experiment) and the shadows drawn for ``request``."""
+    index, arm = 0, route_plan.arms[0]
+    experiment = route_plan.experiment
+    if experiment is not None and (
+        bucket(f"{experiment.experiment}:{sticky_key(request, route_plan.experiment_sticky_by)}")
+        < experiment.fraction
+    ):
+        index, arm = -1, experiment
+    elif len(route_plan.arms) > 1:
+        point = bucket(f"{route_plan.route}:{sticky_key(request, route_plan.route_sticky_by)}")
+        cumulative = 0.0
+        for index, candidate in enumerate(route_plan.arms):  # noqa: B007 (index is the result)
+            cumulative += candidate.fraction
+            if point < cumulative:
+                arm = candidate
+                break
+        else:
+            index, arm = len(route_plan.arms) - 1, route_plan.arms[-1]
+    if not route_plan.shadows:
+        return index, arm, ()
+    shadows = tuple(
+        s.model
+        for s in route_plan.shadows
+        if s.model != arm.primary
+        and bucket(f"shadow:{s.source}:{s.model}:{request.request_id or ''}") < s.fraction
+    )
+    return index, arm, shadows
+
+
+def _decision(route_plan: RoutePlan, arm: Arm, shadows: tuple[str, ...]) -> Decision:
+    return Decision(
+        intent=route_plan.intent,
+        classification=route_plan.classification,
+        route=route_plan.route,
+        primary=arm.primary,
+        fallbacks=arm.fallbacks,
+        shadows=shadows,
+        arm=arm.label,
+        experiment=arm.experiment,
+        triggers=route_plan.triggers,
+        trace=route_plan.trace,
+    )
+
+
 def choose(route_plan: RoutePlan, request: Request) -> Decision:
     """Draw one arm and the shadows of ``route_plan`` for ``request``."""
     if not route_plan.routable:
@@ -365,43 +465,18 @@ def choose(route_plan: RoutePlan, request: Request) -> Decision:
             trace=route_plan.trace,
             unroutable_reason=route_plan.unroutable_reason,
         )
-    arm = route_plan.arms[0]
-    experiment = route_plan.experiment
-    if experiment is not None and (
-        bucket(f"{experiment.experiment}:{sticky_key(request, route_plan.experiment_sticky_by)}")
-        < experiment.fraction
-    ):
-        arm = experiment
-    elif len(route_plan.arms) > 1:
-        point = bucket(f"{route_plan.route}:{sticky_key(request, route_plan.route_sticky_by)}")
-        cumulative = 0.0
-        for candidate in route_plan.arms:
-            cumulative += candidate.fraction
-            if point < cumulative:
-                arm = candidate
-                break
-        else:
-            arm = route_plan.arms[-1]
-    shadows = tuple(
-        s.model
-        for s in route_plan.shadows
-        if s.model != arm.primary
-        and bucket(f"shadow:{s.source}:{s.model}:{request.request_id or ''}") < s.fraction
-    )
-    return Decision(
-        intent=route_plan.intent,
-        classification=route_plan.classification,
-        route=route_plan.route,
-        primary=arm.primary,
-        fallbacks=arm.fallbacks,
-        shadows=shadows,
-        arm=arm.label,
-        experiment=arm.experiment,
-        triggers=route_plan.triggers,
-        trace=route_plan.trace,
-    )
+    _, arm, shadows = _draw(route_plan, request)
+    return _decision(route_plan, arm, shadows)
 
 
 def decide(policy: Policy, request: Request) -> Decision:
     """Where ``request`` goes: deterministic for the same policy and request."""
-    return choose(plan(policy, request), request)
+    route_plan, cached = _lookup(policy, request)
+    if cached is None or not route_plan.routable:
+        return choose(route_plan, request)
+    # A shared plan has few possible decisions (arm x shadow draw); they are immutable.
+    index, arm, shadows = _draw(route_plan, request)
+    decision = cached.decisions.get((index, shadows))
+    if decision is None:
+        decision = cached.decisions[(index, shadows)] = _decision(route_plan, arm, shadows)
+    return decision

@@ -168,6 +168,8 @@ class Policy:
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
         default_factory=dict, repr=False
     )
+    # routectl.core.plancache: token-independent route facts and the plans built from them
+    _plan_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def allowed_models(self, classification: str | None) -> frozenset[str]:
         key = classification if classification in self.classifications else None

@@ -1,0 +1,132 @@
+"""What a route's plan does not owe to a request's token counts, worked out once.
+
+Two requests that agree on route, intent, classification, language and
+required capabilities can only get different plans through their token
+counts: a candidate may be too small or too expensive for one of them, and
+``cheapest`` orders by each request's cost. When every candidate the
+classification, capabilities, language and route minimum allow also fits the
+tokens (by far the common case), the plan is the same for all of them, up to
+the ``cheapest`` order. :class:`RouteFacts` knows which candidates those are,
+so the evaluator can check the fit in a few comparisons and reuse the plan it
+built the first time. A request that does not fit every candidate takes the
+full planner, so a reused plan is always exactly what the full planner gives
+(the property tests compare the two).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from routectl.core.policy import ModelInfo, Policy, RouteInfo
+from routectl.core.request import Decision, RoutePlan
+
+# Bounds the memory a stream of odd requests can pin (e.g. unknown classifications).
+MAX_FACTS = 50_000
+
+
+@dataclass(slots=True)
+class CachedPlan:
+    plan: RoutePlan
+    decisions: dict[Any, Decision] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RouteFacts:
+    """Token-independent facts of one (route, classification, intent, language, requires)."""
+
+    max_cost: float | None
+    # (context window, max output, model) of every candidate allowed before tokens count
+    allowed: tuple[tuple[int, int, ModelInfo], ...]
+    # the model each target group serves when strategy is cheapest, else None
+    cheapest: tuple[ModelInfo, ...] | None
+    plans: dict[Any, CachedPlan] = field(default_factory=dict)
+
+    def fits(self, input_tokens: int, output_tokens: int) -> bool:
+        """True when no allowed candidate is filtered out by these token counts."""
+        needed = input_tokens + output_tokens
+        max_cost = self.max_cost
+        for context_window, max_output, model in self.allowed:
+            if needed > context_window or output_tokens > max_output:
+                return False
+            if max_cost is not None and model.cost(input_tokens, output_tokens) > max_cost:
+                return False
+        return True
+
+    def order(self, input_tokens: int, output_tokens: int) -> tuple[str, ...] | None:
+        """The cheapest strategy's order of the target groups for these token counts."""
+        if self.cheapest is None:
+            return None
+        ranked = sorted(
+            self.cheapest,
+            key=lambda m: (m.cost(input_tokens, output_tokens), m.tier_rank, m.name),
+        )
+        return tuple(m.name for m in ranked)
+
+
+def statically_allowed(
+    model: ModelInfo,
+    allowed: frozenset[str],
+    requires: frozenset[str],
+    route: RouteInfo,
+    language: str | None,
+) -> bool:
+    """The evaluator's hard filters that do not look at token counts."""
+    return (
+        model.name in allowed
+        and requires <= model.capabilities
+        and not (route.min_context_window and model.context_window < route.min_context_window)
+        and not (language and model.languages and language not in model.languages)
+    )
+
+
+def route_facts(
+    policy: Policy,
+    route: RouteInfo,
+    classification: str | None,
+    intent: str | None,
+    language: str | None,
+    requested: frozenset[str],
+) -> RouteFacts:
+    cache = policy._plan_cache
+    key = (route.position, classification, intent, language, requested)
+    facts = cache.get(key)
+    if facts is None:
+        if len(cache) >= MAX_FACTS:
+            cache.clear()
+        facts = cache[key] = _work_out(policy, route, classification, intent, language, requested)
+    return facts
+
+
+def _work_out(
+    policy: Policy,
+    route: RouteInfo,
+    classification: str | None,
+    intent: str | None,
+    language: str | None,
+    requested: frozenset[str],
+) -> RouteFacts:
+    allowed_names = policy.allowed_models(classification)
+    requires = route.requires | requested
+    intent_info = policy.intents.get(intent) if intent else None
+    if intent_info is not None:
+        requires = requires | intent_info.requires
+    models = policy.models
+
+    def ok(name: str) -> bool:
+        return statically_allowed(models[name], allowed_names, requires, route, language)
+
+    names = [name for group in route.targets for name in group.models]
+    names += route.fallback_chain
+    names += [experiment.candidate for experiment in route.experiments]
+    names += [model for model, _ in route.shadows]
+    allowed = {name: models[name] for name in names if ok(name)}
+    cheapest = None
+    if route.strategy == "cheapest":
+        chosen = (next((n for n in group.models if n in allowed), None) for group in route.targets)
+        cheapest = tuple(models[name] for name in chosen if name is not None)
+    return RouteFacts(
+        max_cost=route.max_cost_per_request,
+        allowed=tuple((m.context_window, m.max_output_tokens, m) for m in allowed.values()),
+        cheapest=cheapest,
+    )
