@@ -159,6 +159,11 @@ class GatewayApp:
             else:
                 body = await _read_body(receive)
                 response = await chat_completions(self.gateway, scope["headers"], body)
+                if type(response) is Response:  # the common case, sent without more layers
+                    start = {"type": "http.response.start", "status": response.status_code}
+                    await send({**start, "headers": response.raw_headers})
+                    await send({"type": "http.response.body", "body": response.body})
+                    return
             await response(scope, receive, send)
             return
         await self.rest(scope, receive, send)
