@@ -20,7 +20,7 @@ import duckdb
 
 from routectl.simulate.reader import RowError, describe, fast_projection, read_checked
 from routectl.simulate.sources import TrafficError, TrafficFile
-from routectl.simulate.token_classes import Condition, packed_sql
+from routectl.simulate.token_classes import Condition, condition_columns
 from routectl.simulate.whatif import Outage
 
 ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata")
@@ -137,7 +137,7 @@ def scan(
             stats.sha256 = digest
     _summarise(con, scanned)
     # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
-    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(packed_sql(plan.conditions))))])
+    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(plan.conditions)))])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
@@ -180,7 +180,7 @@ def _group(
     start = None
     if any(o.relative for o in plan.windowed):  # offsets count from the first request
         start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
-    packed = packed_sql(plan.conditions)
+    packed = condition_columns(plan.conditions)
     keys = [f"k{i}" for i in range(len(packed))]
     features = [f if f in present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
     sticky = [
