@@ -104,7 +104,12 @@ def _route_matches(route: RouteInfo, request: Request, consumer: ConsumerInfo | 
         return False
     if route.teams and (consumer is None or consumer.team not in route.teams):
         return False
-    return all(request.metadata.get(key) == value for key, value in route.metadata)
+    if route.metadata:
+        metadata = request.metadata
+        for key, value in route.metadata:
+            if metadata.get(key) != value:
+                return False
+    return True
 
 
 def _reject(
@@ -193,7 +198,12 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     key = (code, request.classification, facts.order(request.input_tokens, request.output_tokens))
     cached = facts.plans.get(key)
     if cached is None:
-        cached = facts.plans[key] = CachedPlan(_plan_uncached(policy, request))
+        route_plan = _plan_uncached(policy, request)
+        fixed = None
+        nothing_to_draw = len(route_plan.arms) == 1 and not route_plan.shadows
+        if route_plan.routable and nothing_to_draw and route_plan.experiment is None:
+            fixed = _decision(route_plan, route_plan.arms[0], ())  # the same for every request
+        cached = facts.plans[key] = CachedPlan(route_plan, fixed)
     return cached.plan, cached
 
 
@@ -474,6 +484,8 @@ def decide(policy: Policy, request: Request) -> Decision:
     route_plan, cached = _lookup(policy, request)
     if cached is None or not route_plan.routable:
         return choose(route_plan, request)
+    if cached.fixed is not None:
+        return cached.fixed
     # A shared plan has few possible decisions (arm x shadow draw); they are immutable.
     index, arm, shadows = _draw(route_plan, request)
     decision = cached.decisions.get((index, shadows))

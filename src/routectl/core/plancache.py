@@ -28,7 +28,8 @@ MAX_FACTS = 50_000
 @dataclass(slots=True)
 class CachedPlan:
     plan: RoutePlan
-    decisions: dict[Any, Decision] = field(default_factory=dict)
+    fixed: Decision | None = None  # the decision, when the plan leaves nothing to draw
+    decisions: dict[Any, Decision] = field(default_factory=dict)  # by (arm index, shadows)
 
 
 @dataclass(slots=True)
@@ -36,22 +37,40 @@ class RouteFacts:
     """Token-independent facts of one (route, classification, intent, language, requires)."""
 
     max_cost: float | None
-    # (context window, max output, model) of every candidate allowed before tokens count
-    allowed: tuple[tuple[int, int, ModelInfo], ...]
+    # every candidate allowed before tokens count
+    allowed: tuple[ModelInfo, ...]
     # the model each target group serves when strategy is cheapest, else None
     cheapest: tuple[ModelInfo, ...] | None
     plans: dict[Any, CachedPlan] = field(default_factory=dict)
+    # the tightest limits among ``allowed``: one comparison each on the hot path
+    min_context: int = 0
+    min_output: int = 0
+    top_prices: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.allowed:
+            self.min_context = min(m.context_window for m in self.allowed)
+            self.min_output = min(m.max_output_tokens for m in self.allowed)
+            self.top_prices = (
+                max(m.price_input for m in self.allowed),
+                max(m.price_output for m in self.allowed),
+            )
 
     def fits(self, input_tokens: int, output_tokens: int) -> bool:
         """True when no allowed candidate is filtered out by these token counts."""
-        needed = input_tokens + output_tokens
+        if not self.allowed:
+            return True
+        if input_tokens + output_tokens > self.min_context or output_tokens > self.min_output:
+            return False
         max_cost = self.max_cost
-        for context_window, max_output, model in self.allowed:
-            if needed > context_window or output_tokens > max_output:
-                return False
-            if max_cost is not None and model.cost(input_tokens, output_tokens) > max_cost:
-                return False
-        return True
+        if max_cost is None:
+            return True
+        # An upper bound on every candidate's cost (same formula as ModelInfo.cost)...
+        top_in, top_out = self.top_prices
+        if (input_tokens * top_in + output_tokens * top_out) / 1_000_000 <= max_cost:
+            return True
+        # ...and when it is not enough, the exact cost the full planner compares.
+        return all(m.cost(input_tokens, output_tokens) <= max_cost for m in self.allowed)
 
     def order(self, input_tokens: int, output_tokens: int) -> tuple[str, ...] | None:
         """The cheapest strategy's order of the target groups for these token counts."""
@@ -127,6 +146,6 @@ def _work_out(
         cheapest = tuple(models[name] for name in chosen if name is not None)
     return RouteFacts(
         max_cost=route.max_cost_per_request,
-        allowed=tuple((m.context_window, m.max_output_tokens, m) for m in allowed.values()),
+        allowed=tuple(allowed.values()),
         cheapest=cheapest,
     )
