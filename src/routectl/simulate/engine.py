@@ -130,7 +130,7 @@ def _replay(
         for label, policy in policies.items()
         for row in features
     }
-    units = _units(con, plans)
+    units = _units(con, plans, bool({"request_id", "session"} & scanned.present))
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     legs_by_key: outcomes.LegsByKey = {}
     for label, policy in policies.items():
@@ -198,24 +198,27 @@ def _draws_anything(policy: Policy) -> bool:
 
 
 def _units(
-    con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any]
+    con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any], keys: bool
 ) -> list[tuple[int, int, Request | None]]:
     """Split groups whose plan draws (in either policy) by sticky key: ``uid`` is the unit
     that gets one set of legs. Requests without any key stay together."""
-    drawing = sorted({fid for (_, fid), p in plans.items() if needs_draw(p)})
-    tables.create(con, "drawing", (("fid", "BIGINT"),), [(fid,) for fid in drawing])
-    con.execute(
-        """
-        UPDATE groups SET request_id = NULL, session = NULL
-        WHERE fid NOT IN (SELECT fid FROM drawing)
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE groups AS
-        SELECT *, dense_rank() OVER (ORDER BY fid, request_id, session) AS uid FROM groups
-        """
-    )
+    if not keys:  # no request ids or sessions in the trace: one unit per group
+        con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
+    else:
+        drawing = sorted({fid for (_, fid), p in plans.items() if needs_draw(p)})
+        tables.create(con, "drawing", (("fid", "BIGINT"),), [(fid,) for fid in drawing])
+        con.execute(
+            """
+            UPDATE groups SET request_id = NULL, session = NULL
+            WHERE fid NOT IN (SELECT fid FROM drawing)
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE groups AS
+            SELECT *, dense_rank() OVER (ORDER BY fid, request_id, session) AS uid FROM groups
+            """
+        )
     units = []
     for uid, fid, request_id, session, consumer in con.execute(
         "SELECT DISTINCT ON (uid) uid, fid, request_id, session, consumer FROM groups"

@@ -188,7 +188,8 @@ def _group(
         for f in ("request_id", "session")
     ]
     scanned.by_minute = plan.limits and "timestamp" in present
-    minute = "epoch(date_trunc('minute', ts))::BIGINT" if scanned.by_minute else "-1::BIGINT"
+    # Integer arithmetic: date_trunc() was the most expensive expression of the scan.
+    minute = "(epoch_us(ts) // 60000000) * 60" if scanned.by_minute else "-1::BIGINT"
     bits = []
     for i, outage in enumerate(plan.windowed):
         tests = ["ts IS NOT NULL"]
