@@ -9,6 +9,7 @@ chosen), and reported by lint's RT001 rule; resolution itself never fails.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -244,8 +245,14 @@ def resolve(documents: Iterable[Any]) -> Policy:
         (doc for doc in order if doc.kind == "Route"),
         key=lambda doc: doc.spec.order,  # stable: ties keep file order
     )
+    # Worked out once, not per route: a 5,000-route policy has thousands of tier targets.
+    members = {tier: tier_models(tier, models) for tier in {m.tier for m in models.values()}}
+    by_route: dict[str, list[ExperimentInfo]] = {}
+    for experiment in experiments.values():
+        if experiment.candidate in models:
+            by_route.setdefault(experiment.route, []).append(experiment)
     routes = tuple(
-        _route(doc, position, models, tiers, experiments) for position, doc in enumerate(route_docs)
+        _route(doc, position, models, members, by_route) for position, doc in enumerate(route_docs)
     )
     consumers = {name: _consumer(doc) for name, doc in by_kind["Consumer"].items()}
 
@@ -347,8 +354,8 @@ def _route(
     doc: m.Route,
     position: int,
     models: dict[str, ModelInfo],
-    tiers: dict[str, int],
-    experiments: dict[str, ExperimentInfo],
+    tier_members: dict[str | None, tuple[str, ...]],
+    experiments: dict[str, list[ExperimentInfo]],
 ) -> RouteInfo:
     spec = doc.spec
     groups: list[TargetGroup] = []
@@ -357,7 +364,7 @@ def _route(
             names: Sequence[str] = (target.model,) if target.model in models else ()
             label = target.model
         else:
-            names = tier_models(target.tier or "", models)
+            names = tier_members.get(target.tier, ())
             label = f"tier:{target.tier}"
         groups.append(TargetGroup(label, tuple(names), target.weight))
     name = doc.metadata.name
@@ -374,16 +381,19 @@ def _route(
         strategy=spec.strategy,
         targets=tuple(groups),
         fallback_chain=tuple(n for n in spec.fallback.chain if n in models),
-        triggers=frozenset(t.value for t in spec.fallback.on),
+        triggers=_trigger_set(tuple(spec.fallback.on)),
         shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
         max_cost_per_request=spec.constraints.max_cost_per_request,
         min_context_window=spec.constraints.min_context_window,
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
-        experiments=tuple(
-            e for e in experiments.values() if e.route == name and e.candidate in models
-        ),
+        experiments=tuple(experiments.get(name, ())),
     )
+
+
+@functools.cache  # most routes share a handful of trigger lists; Enum.value is slow
+def _trigger_set(triggers: tuple[m.FallbackTrigger, ...]) -> frozenset[str]:
+    return frozenset(t.value for t in triggers)
 
 
 def _consumer(doc: m.Consumer) -> ConsumerInfo:
