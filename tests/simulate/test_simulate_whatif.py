@@ -186,3 +186,14 @@ def test_bad_scenarios_are_usage_errors(tmp_path, option, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_time_scenarios_on_a_trace_without_timestamps(tmp_path):
+    trace = tmp_path / "untimed.csv"
+    trace.write_text("input_tokens,output_tokens\n" + "100,10\n" * 500, encoding="utf-8")
+    result = simulate(policy(tmp_path, rpm=100), "--traffic", trace, "--outage", "pa@+1m..+2m")
+    assert result.exit_code == 2
+    assert "needs request timestamps" in result.stderr
+    report = simulate_json(policy(tmp_path, rpm=100), "--traffic", trace)
+    assert report["scenario"]["rate_limits"] == "not applied: the traffic has no timestamps"
+    assert by_model(report) == {"ma": 500}
