@@ -2,7 +2,8 @@
 
 ``{url}/{provider}/chat/completions`` answers as that provider's
 :class:`Behaviour` says: ``ok``, ``429``, ``500``, ``hang`` (sleeps past any
-timeout), and streams when the request asks for it. Every request is recorded.
+timeout), and streams when the request asks for it (``stall_after=n``: the stream
+sends its headers and ``n`` chunks, then goes silent). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Behaviour:
     mode: str = "ok"  # ok | 429 | 500 | hang
     chunks: int = 3
     chunk_delay_s: float = 0.0
+    stall_after: int | None = None  # streams: chunks sent before going silent (0: none)
     received: list[dict[str, Any]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
 
@@ -75,6 +77,9 @@ class MockUpstream:
 
     async def _chunks(self, provider: str, model: str, behaviour: Behaviour):
         for index in range(behaviour.chunks):
+            if index == behaviour.stall_after:  # well past the tests' provider timeouts
+                await asyncio.sleep(2)
+                return
             delta = {"choices": [{"index": 0, "delta": {"content": f"{provider}#{index} "}}]}
             yield f"data: {json.dumps({'model': model, **delta})}\n\n".encode()
             await asyncio.sleep(behaviour.chunk_delay_s)

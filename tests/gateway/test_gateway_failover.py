@@ -99,3 +99,38 @@ def test_open_circuit_is_recorded_as_a_skipped_attempt(
         "latency_ms": 0.0,
     }
     assert served["model"] == "m-b"
+
+
+def test_failover_record_lists_every_attempt_in_order(configure, gateway, mock, tmp_path):
+    """429, connection refused, timeout, then an answer: four attempts, each with its cause."""
+    gateway.await_revision(
+        configure(route(targets="[{model: m-a}]", fallback="{chain: [m-down, m-b, m-c]}"))
+    )
+    mock["p-a"].mode = "429"
+    mock["p-b"].mode = "hang"
+    response = gateway.chat(headers={"x-request-id": "long-way-round"})
+    assert response.status_code == 200
+    assert response.headers["x-routectl-model"] == "m-c"
+    (record,) = read_log(tmp_path / "decisions.jsonl", 1)
+    attempts = record["attempts"]
+    assert [(a["model"], a["provider"], a["status"]) for a in attempts] == [
+        ("m-a", "p-a", 429),
+        ("m-down", "p-down", None),
+        ("m-b", "p-b", None),
+        ("m-c", "p-c", 200),
+    ]
+    assert attempts[0]["error"] == "upstream answered 429"
+    assert "connect" in attempts[1]["error"].lower()  # refused
+    assert attempts[2]["error"] == "timeout after 0.5s" and attempts[2]["latency_ms"] >= 500
+    assert attempts[3]["error"] is None
+    assert (record["model"], record["status"]) == ("m-c", 200)
+    assert record["latency_ms"] >= sum(a["latency_ms"] for a in attempts)
+    assert (record["input_tokens"], record["output_tokens"]) == (11, 7)  # the answer's usage
+    metrics = gateway.client.get("/metrics").text
+    for model, provider, reason in [
+        ("m-a", "p-a", "429"),
+        ("m-down", "p-down", "connection-error"),
+        ("m-b", "p-b", "timeout"),
+    ]:
+        labels = f'model="{model}",provider="{provider}",reason="{reason}",route="main"'
+        assert f"routectl_gateway_failovers_total{{{labels}}} 1.0" in metrics

@@ -208,7 +208,12 @@ async def chat_completions(
 async def _relay(
     ex: Exchange, answer: Answer, chunks: AsyncGenerator[bytes, None], shadows: list[str]
 ) -> AsyncIterator[bytes]:
-    """Pass SSE chunks through as they come; remember the one carrying usage, if any."""
+    """Pass SSE chunks through as they come; remember the one carrying usage, if any.
+
+    An upstream failing mid-stream cannot be failed over (the client has the
+    answer's start), so the stream ends with an error event in OpenAI's shape,
+    which SDKs raise, rather than looking complete.
+    """
     previous = usage_chunk = b""
     try:
         async for chunk in chunks:
@@ -217,7 +222,18 @@ async def _relay(
             previous = chunk
             yield chunk
     except (aiohttp.ClientError, TimeoutError) as exc:
-        answer.attempts[-1].error = f"stream interrupted: {type(exc).__name__}"
+        upstream = answer.upstream
+        assert upstream is not None
+        if isinstance(exc, TimeoutError):
+            reason = f"timeout after {upstream.timeout.sock_read}s"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        answer.attempts[-1].error = f"stream interrupted: {reason}"
+        ex.gw.breakers.record(upstream.provider, ok=False)
+        if answer.content_type.startswith("text/event-stream"):
+            message = f"the upstream stream of {upstream.model} was interrupted: {reason}"
+            error = error_body(message, "upstream_error", "stream_interrupted")
+            yield b"\n\ndata: " + error + b"\n\n"  # blank line first: end a partial event
     finally:
         await chunks.aclose()  # releases the upstream connection, also on client disconnect
         ex.finish(answer.status, answer, _sse_usage(usage_chunk), shadows)

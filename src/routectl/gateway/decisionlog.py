@@ -12,7 +12,8 @@ so the field names are an interface::
     route           matching route, or null when unroutable
     model           model that answered, or null
     arm             arm drawn ("primary", a weighted target, "candidate"), or null
-    experiment      live experiment whose candidate answered, or null
+    experiment      live experiment whose candidate arm was drawn, or null; kept when a
+                    fallback answered for a failing candidate (arm "candidate", model the fallback)
     attempts        [{model, provider, status, error, latency_ms}] in the order tried;
                     skipped models (open circuit, unusable) appear with status null
     input_tokens    upstream usage.prompt_tokens, else the gateway's estimate (chars / 4)
