@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routectl.core.evaluator import _plan_uncached, choose, decide, plan
+from routectl.core.evaluator import _plan_uncached, choose, decide, detect_intent, plan
 from routectl.core.manifest import parse_document
 from routectl.core.policy import resolve
 from routectl.core.policytest import reachable
@@ -108,7 +108,11 @@ def policies(draw: st.DrawFn) -> list[dict[str, Any]]:
         spec = {
             "requires": draw(subset(CAPABILITIES, 2)),
             "default": i == default,
-            "detect": {"keywords": [f"kw-{i}"], "languages": draw(subset(LANGUAGES, 1))},
+            "detect": {
+                "keywords": [f"kw-{i}"],
+                "regex": draw(st.sampled_from([[], [rf"\bre-{i}\b"]])),
+                "languages": draw(subset(LANGUAGES, 2)),
+            },
         }
         docs.append(doc("Intent", i, spec))
     for r in routes:
@@ -179,7 +183,7 @@ def requests(draw: st.DrawFn, docs: list[dict[str, Any]]) -> Request:
         output_tokens=draw(st.integers(0, 20_000)),
         request_id=draw(st.text(max_size=8)),
         session=draw(st.one_of(st.none(), st.text(max_size=4))),
-        prompt=draw(st.sampled_from([None, "", "please kw-i0", "kw-i1 and kw-i2"])),
+        prompt=draw(st.sampled_from([None, "", "please KW-i0", "kw-i1 and kw-i2", "re-i1", "x"])),
         requires=frozenset(draw(subset(CAPABILITIES, 1))),
     )
 
@@ -258,3 +262,33 @@ def test_every_trace_renders(data):
         decision = decide(policy, request)
         assert all(isinstance(step.detail, str) for step in decision.trace)
         assert decision.routable == (decision.unroutable_reason is None)
+
+
+def expected_intent(docs: list[dict[str, Any]], request: Request) -> tuple[str | None, str]:
+    """Intent rules as documented: explicit, then per intent in order keyword/regex/language."""
+    import re
+
+    intents = [d for d in docs if d["kind"] == "Intent"]
+    if request.intent:
+        known = any(d["metadata"]["name"] == request.intent for d in intents)
+        return request.intent, "intent.explicit" if known else "intent.unknown"
+    prompt = (request.prompt or "").lower()
+    for d in intents:
+        detect, name = d["spec"]["detect"], d["metadata"]["name"]
+        if prompt and any(k.lower() in prompt for k in detect["keywords"]):
+            return name, "intent.keyword"
+        if prompt and any(re.search(p, prompt, re.IGNORECASE) for p in detect["regex"]):
+            return name, "intent.regex"
+        if request.language and request.language in detect["languages"]:
+            return name, "intent.language"
+    default = next((d["metadata"]["name"] for d in intents if d["spec"]["default"]), None)
+    return (default, "intent.default") if default else (None, "intent.none")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_intent_detection_follows_the_documented_order(data):
+    docs = data.draw(policies())
+    policy = resolve(parse_document(d) for d in docs)
+    for request in data.draw(st.lists(requests(docs), min_size=1, max_size=8)):
+        assert detect_intent(policy, request) == expected_intent(docs, request)

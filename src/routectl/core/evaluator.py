@@ -51,14 +51,21 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
         return request.intent, (
             "intent.explicit" if request.intent in policy.intents else "intent.unknown"
         )
-    prompt = (request.prompt or "").lower()
-    for intent in policy.intents.values():
-        if prompt and any(k in prompt for k in intent.keywords):
-            return intent.name, "intent.keyword"
-        if prompt and any(p.search(prompt) for p in intent.patterns):
-            return intent.name, "intent.regex"
-        if request.language and request.language in intent.languages:
-            return intent.name, "intent.language"
+    if request.prompt:
+        prompt = request.prompt.lower()
+        language = request.language
+        for intent in policy.intents.values():
+            if any(k in prompt for k in intent.keywords):
+                return intent.name, "intent.keyword"
+            if any(p.search(prompt) for p in intent.patterns):
+                return intent.name, "intent.regex"
+            if language and language in intent.languages:
+                return intent.name, "intent.language"
+    elif request.language:
+        # Without a prompt only the language rules can match: the first intent naming it.
+        found = policy.intent_by_language.get(request.language)
+        if found is not None:
+            return found, "intent.language"
     if policy.default_intent:
         return policy.default_intent, "intent.default"
     return None, "intent.none"

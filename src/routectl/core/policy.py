@@ -169,6 +169,8 @@ class Policy:
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
         default_factory=dict, repr=False
     )
+    # language -> the first intent (in definition order) whose detection names it
+    intent_by_language: dict[str, str] = field(default_factory=dict, repr=False)
     # routectl.core.plancache: token-independent route facts and the plans built from them
     _plan_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -229,6 +231,10 @@ def resolve(documents: Iterable[Any]) -> Policy:
     }
     intents = {name: _intent(doc) for name, doc in by_kind["Intent"].items()}
     default_intent = next((i.name for i in intents.values() if i.default), None)
+    intent_by_language: dict[str, str] = {}
+    for intent in intents.values():
+        for language in sorted(intent.languages):
+            intent_by_language.setdefault(language, intent.name)
     experiments = {
         name: ExperimentInfo(
             name,
@@ -275,6 +281,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         consumers=consumers,
         default_intent=default_intent,
         allowed=allowed,
+        intent_by_language=intent_by_language,
     )
 
 
