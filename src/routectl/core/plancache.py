@@ -135,7 +135,14 @@ def _work_out(
     def ok(name: str) -> bool:
         return statically_allowed(models[name], allowed_names, requires, route, language)
 
-    names = [name for group in route.targets for name in group.models]
+    # A target group is served by its first allowed model; the models after it
+    # matter only if that one does not fit the tokens, and then fits() says no.
+    names = []
+    for group in route.targets:
+        for name in group.models:
+            names.append(name)
+            if ok(name):
+                break
     names += route.fallback_chain
     names += [experiment.candidate for experiment in route.experiments]
     names += [model for model, _ in route.shadows]
