@@ -1,8 +1,26 @@
 """Forwarding to upstream providers: one pooled HTTP client, failover down a decision's chain.
 
-The client is aiohttp's: on this hot path it measured about 0.5 ms of CPU per
-forwarded request where httpx's AsyncClient took several milliseconds of wall
-time per request under load (see benchmarks/README.md, "gateway").
+The client is aiohttp's, not httpx's, because httpx costs 5-10x its CPU per
+request here, and no setting fixes it. ``python benchmarks/bench_gateway_clients.py``
+(one shared client, uvloop, the benchmark's mock upstream, load average ~2 on
+2 cores; httpx 0.28.1 / httpcore 1.0.9):
+
+    concurrency                       1                    32
+    aiohttp                   1,402 req/s 0.46 ms   1,798 req/s 0.35 ms CPU/req
+    httpx, defaults             374 req/s 2.18 ms     227 req/s 3.88 ms
+    httpx, wide pool, no env    370 req/s 2.25 ms     188 req/s 5.06 ms
+
+Pool limits (1, 4, 8, 32 or 1,000 connections), ``trust_env=False`` and
+asyncio instead of uvloop all stay within 0.1-0.3x of aiohttp; HTTP/2 is no
+lever (providers are reached over HTTP/1.1 here, and h2 is more Python per
+frame than h11). The time is CPU in httpx's own layers: at one connection it
+is spread over request/URL models, cookie extraction of every response, h11's
+event validation and an anyio cancel scope around every socket read and
+write; with more connections, httpcore's pool re-checks every connection on
+each request (``_assign_requests_to_connections`` and ``has_expired``, which
+polls each socket's readability; about a third of the samples at 32
+connections), so it gets slower as the pool grows. That is httpx issue 3215;
+the pool fixes proposed upstream were not merged, or merged and reverted.
 
 For each model of ``Decision.chain()`` (primary, then fallbacks): skip it when
 its provider's circuit is open or it is unusable (recorded as an attempt),
