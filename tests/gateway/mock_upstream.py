@@ -28,6 +28,7 @@ class Behaviour:
     stall_after: int | None = None  # streams: chunks sent before going silent (0: none)
     received: list[dict[str, Any]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
+    cookies: list[str | None] = field(default_factory=list)
 
 
 def completion(provider: str, model: str) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class MockUpstream:
         body = await request.json()
         behaviour.received.append(body)
         behaviour.authorization.append(request.headers.get("authorization"))
+        behaviour.cookies.append(request.headers.get("cookie"))
         if behaviour.mode == "hang":  # well past the tests' provider timeouts
             await asyncio.sleep(2)
             return JSONResponse({"error": {"message": "too late"}}, 504)
@@ -73,7 +75,9 @@ class MockUpstream:
             return StreamingResponse(
                 self._chunks(provider, body["model"], behaviour), media_type="text/event-stream"
             )
-        return JSONResponse(completion(provider, body["model"]))
+        response = JSONResponse(completion(provider, body["model"]))
+        response.set_cookie("upstream-session", provider)  # as some providers' edges do
+        return response
 
     async def _chunks(self, provider: str, model: str, behaviour: Behaviour):
         for index in range(behaviour.chunks):

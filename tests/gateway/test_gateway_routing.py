@@ -150,3 +150,28 @@ def test_metrics_count_requests_tokens_and_cost_by_route_and_model(configure, ga
     assert f"routectl_gateway_request_duration_seconds_count{{{labels}}} 3.0" in text
     # Request ids and consumers never become labels.
     assert "request_id" not in text and 'consumer="' not in text
+
+
+def test_upstream_cookies_are_not_carried_to_later_requests(configure, gateway, mock):
+    """One client session serves every consumer: nothing an answer sets may ride along."""
+    # By host name: a client cookie jar ignores cookies from bare IP addresses anyway.
+    by_name = mock.url.replace("127.0.0.1", "localhost")
+    gateway.await_revision(
+        configure(
+            f"""
+            kind: Provider
+            metadata: {{name: p-named}}
+            spec: {{baseUrl: "{by_name}/p-named", jurisdiction: DE}}
+            """,
+            """
+            kind: Model
+            metadata: {name: m-named}
+            spec: {provider: p-named, upstreamModel: upstream-named, contextWindow: 100000,
+                   maxOutputTokens: 4096, pricing: {input: 1, output: 1}}
+            """,
+            route(targets="[{model: m-named}]"),
+        )
+    )
+    for _ in range(2):
+        assert gateway.chat().status_code == 200
+    assert mock["p-named"].cookies == [None, None]

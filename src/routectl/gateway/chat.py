@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from routectl.gateway.app import Gateway
 
 JSON = "application/json"
+
+# Generated request ids: a random per-process prefix and a counter, 32 hex digits
+# like a UUID's. Unique across replicas and restarts, and a fraction of uuid4's
+# cost (no system call, no UUID object) on the path of every request without one.
+_ID_PREFIX = os.urandom(10).hex()
+_id_counter = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
 def error_body(message: str, type_: str, code: str, **extra: Any) -> bytes:
@@ -127,7 +138,7 @@ async def chat_completions(
     runtime = gw.holder.runtime
     assert runtime is not None
     headers = dict(raw_headers)
-    ex = Exchange(gw, runtime, _header(headers, b"x-request-id") or uuid.uuid4().hex)
+    ex = Exchange(gw, runtime, _header(headers, b"x-request-id") or new_request_id())
     key = presented_key(_header(headers, b"authorization"), _header(headers, b"x-api-key"))
     consumer = runtime.keys.consumer_for(key)
     if consumer is None:

@@ -45,10 +45,15 @@ from routectl.gateway.runtime import Runtime, Upstream
 
 
 def make_client() -> aiohttp.ClientSession:
-    """The one client of a gateway process: HTTP/1.1 keep-alive pool, no proxy env."""
+    """The one client of a gateway process: HTTP/1.1 keep-alive pool, no proxy env.
+
+    No cookie jar: the session is shared by every consumer, so a cookie one
+    upstream answer sets must not ride along on other requests.
+    """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30, ttl_dns_cache=300),
         auto_decompress=False,  # bodies pass through as the upstream sent them
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         skip_auto_headers=("User-Agent",),
     )
