@@ -6,7 +6,10 @@ counts: a candidate may be too small or too expensive for one of them, and
 ``cheapest`` orders by each request's cost. When every candidate the
 classification, capabilities, language and route minimum allow also fits the
 tokens (by far the common case), the plan is the same for all of them, up to
-the ``cheapest`` order. :class:`RouteFacts` knows which candidates those are,
+the ``cheapest`` order. (The trace is part of the plan: a candidate refused for
+its language or the route's minimum context must not be too small for the tokens
+either, or the full planner would give that as the reason.) :class:`RouteFacts`
+knows which candidates those are,
 so the evaluator can check the fit in a few comparisons and reuse the plan it
 built the first time. A request that does not fit every candidate takes the
 full planner, so a reused plan is always exactly what the full planner gives
@@ -41,29 +44,34 @@ class RouteFacts:
     allowed: tuple[ModelInfo, ...]
     # the model each target group serves when strategy is cheapest, else None
     cheapest: tuple[ModelInfo, ...] | None
+    # candidates refused for language or the route's minimum context: the full planner
+    # checks the token limits first, so their trace reason depends on the tokens
+    late: tuple[ModelInfo, ...] = ()
     plans: dict[Any, CachedPlan] = field(default_factory=dict)
-    # the tightest limits among ``allowed``: one comparison each on the hot path
+    # the tightest limits among ``allowed`` and ``late``: one comparison each on the hot path
     min_context: int = 0
     min_output: int = 0
     top_prices: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
+        limited = self.allowed + self.late
+        if limited:
+            self.min_context = min(m.context_window for m in limited)
+            self.min_output = min(m.max_output_tokens for m in limited)
         if self.allowed:
-            self.min_context = min(m.context_window for m in self.allowed)
-            self.min_output = min(m.max_output_tokens for m in self.allowed)
             self.top_prices = (
                 max(m.price_input for m in self.allowed),
                 max(m.price_output for m in self.allowed),
             )
 
     def fits(self, input_tokens: int, output_tokens: int) -> bool:
-        """True when no allowed candidate is filtered out by these token counts."""
-        if not self.allowed:
+        """True when these token counts filter no candidate and change no trace reason."""
+        if not self.allowed and not self.late:
             return True
         if input_tokens + output_tokens > self.min_context or output_tokens > self.min_output:
             return False
         max_cost = self.max_cost
-        if max_cost is None:
+        if max_cost is None or not self.allowed:
             return True
         # An upper bound on every candidate's cost (same formula as ModelInfo.cost)...
         top_in, top_out = self.top_prices
@@ -147,6 +155,11 @@ def _work_out(
     names += [experiment.candidate for experiment in route.experiments]
     names += [model for model, _ in route.shadows]
     allowed = {name: models[name] for name in names if ok(name)}
+    late = {
+        name: models[name]
+        for name in names
+        if name not in allowed and name in allowed_names and requires <= models[name].capabilities
+    }
     cheapest = None
     if route.strategy == "cheapest":
         chosen = (next((n for n in group.models if n in allowed), None) for group in route.targets)
@@ -155,4 +168,5 @@ def _work_out(
         max_cost=route.max_cost_per_request,
         allowed=tuple(allowed.values()),
         cheapest=cheapest,
+        late=tuple(late.values()),
     )

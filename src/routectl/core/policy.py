@@ -171,6 +171,9 @@ class Policy:
     )
     # language -> the first intent (in definition order) whose detection names it
     intent_by_language: dict[str, str] = field(default_factory=dict, repr=False)
+    _intent_index: dict[str | None, tuple[RouteInfo, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     # routectl.core.plancache: token-independent route facts and the plans built from them
     _plan_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -185,12 +188,25 @@ class Policy:
         if hit is None:
             hit = tuple(
                 r
-                for r in self.routes
-                if (not r.intents or intent in r.intents)
-                and (not r.classifications or classification in r.classifications)
+                for r in self._routes_for_intent(intent)
+                if not r.classifications or classification in r.classifications
             )
             self._route_index[key] = hit
         return hit
+
+    def _routes_for_intent(self, intent: str | None) -> tuple[RouteInfo, ...]:
+        # Indexed by intent once, so that a new (intent, class) pair does not scan every route.
+        index = self._intent_index
+        if not index:
+            index[None] = tuple(r for r in self.routes if not r.intents)
+            named: dict[str | None, list[RouteInfo]] = {}
+            for route in self.routes:
+                for name in route.intents:
+                    named.setdefault(name, []).append(route)
+            for name, routes in named.items():
+                merged = sorted([*routes, *index[None]], key=lambda r: r.position)
+                index[name] = tuple(merged)
+        return index.get(intent, index[None])
 
     def why_forbidden(self, classification: str | None, model: str) -> str | None:
         """Why ``classification`` may not reach ``model`` (None when it may)."""
