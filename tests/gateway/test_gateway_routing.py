@@ -6,6 +6,7 @@ import pytest
 
 from gateway.conftest import APP_KEY, PROVIDER_KEY, read_log, route
 from routectl.gateway.decisionlog import FIELDS
+from routectl.gateway.metrics import GatewayMetrics
 
 
 def test_priority_forwards_to_the_primary_and_records_the_decision(
@@ -175,3 +176,17 @@ def test_upstream_cookies_are_not_carried_to_later_requests(configure, gateway, 
     for _ in range(2):
         assert gateway.chat().status_code == 200
     assert mock["p-named"].cookies == [None, None]
+
+
+def test_latency_buckets_include_their_upper_bound():
+    metrics = GatewayMetrics()
+    for seconds in (0.01, 0.0100001, 500.0):
+        metrics.answered("r", "m", "p", 200, seconds, 1, 1, 0.0)
+    text = metrics.render().decode()
+    bucket = "routectl_gateway_request_duration_seconds_bucket"
+    bucket += '{{le="{}",model="m",provider="p",route="r"}}'
+    assert f"{bucket.format('0.005')} 0.0" in text
+    assert f"{bucket.format('0.01')} 1.0" in text
+    assert f"{bucket.format('0.025')} 2.0" in text
+    assert f"{bucket.format('120.0')} 2.0" in text
+    assert f"{bucket.format('+Inf')} 3.0" in text
