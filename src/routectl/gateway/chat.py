@@ -167,6 +167,10 @@ async def chat_completions(
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
     body.pop("metadata", None)  # routing input, not for the provider
+    # The body is re-encoded per attempt (send_chain) rather than spliced into the
+    # client's bytes: a splice must first prove, by scanning for every "model"
+    # and escape, that it hits the top-level key, and on CPython those scans of
+    # a 100 KB body cost more than orjson's encode (~0.35 ms vs ~0.13-0.18 ms).
     stream = body.get("stream") is True
     route = decision.route or ""
     answer = await send_chain(
