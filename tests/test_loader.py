@@ -119,6 +119,13 @@ CASES = [
         ["expected a mapping", "got a list"],
     ),
     (
+        "unquoted-status-code",
+        b"apiVersion: routectl.dev/v1\nkind: Route\nmetadata: {name: r}\nspec:\n"
+        b"  targets: [{model: a}]\n  fallback: {chain: [b], on: [429, 5xx]}\n",
+        "6:31",
+        ["spec.fallback.on.0", 'quote it: "429"'],
+    ),
+    (
         "second-document-broken",
         TIER + b"spec: {rank: 1}\n---\n" + TIER + b"spec: {rank: -1}\n",
         "9:8",

@@ -563,6 +563,8 @@ def _validation_error(name: str, raw: YamlMap, err: dict[str, Any]) -> LoadError
         hint = "reference the secret as env:NAME or file:PATH; never inline its value"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
+    elif kind == "enum" and isinstance(err.get("input"), int) and f"'{err['input']}'" in message:
+        hint = f'quote it: "{err["input"]}" (YAML reads an unquoted {err["input"]} as a number)'
     elif (
         kind.endswith(("_type", "_parsing"))
         and isinstance(err.get("input"), str | int | float)
