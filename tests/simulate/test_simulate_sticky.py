@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import policy_from_text, write_policy
+from tests.conftest import policy_from_text, write_policy
 from routectl.core.evaluator import decide
 from routectl.core.request import Request
 from simulate.helpers import simulate_json
