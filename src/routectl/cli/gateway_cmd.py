@@ -47,7 +47,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _log_to_stderr() -> None:
-    """routectl's own INFO lines (reloads, shadow outcomes); libraries stay at WARNING,
+    """routectl's own INFO lines (reloads); libraries stay at WARNING,
     so nothing logs per-request URLs or headers."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

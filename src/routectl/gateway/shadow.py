@@ -2,8 +2,9 @@
 
 At most ``limit`` shadow requests are in flight; a copy arriving when all slots
 are taken is dropped (and counted), so shadows can neither slow the live
-traffic nor pile up behind a slow candidate. Results are only logged and
-metered.
+traffic nor pile up behind a slow candidate. Results are only metered, and
+logged at DEBUG: an INFO line per copy would be a formatted, synchronous
+stderr write on the event loop for every shadowed request.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class ShadowSender:
         finally:
             self.in_flight -= 1
         self.metrics.shadow(upstream, "ok" if outcome == "ok" else "failed")
-        log.info(
+        log.debug(
             "shadow request_id=%s model=%s outcome=%s latency_ms=%.1f",
             request_id,
             upstream.model,
