@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import policy_from_text, write_policy
+
 from routectl.core.evaluator import decide
 from routectl.core.request import Request
 from simulate.helpers import simulate_json
