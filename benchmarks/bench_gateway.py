@@ -1,6 +1,6 @@
 """Gateway overhead: routectl vs LiteLLM proxy vs Portkey's gateway, same mock upstream, same run.
 
-    python benchmarks/bench_gateway.py [--duration 8] [--skip-peers]
+    python benchmarks/bench_gateway.py [--duration 8] [--rounds 4] [--skip-peers]
 
 Every gateway routes the same 95/5 weighted split across two deployments of
 one mock OpenAI-compatible upstream (a raw ASGI app on uvicorn). The load
@@ -8,8 +8,10 @@ generator is wrk (Debian package ``wrk``) with a Lua script for the POST body.
 For each target it measures:
 
 * p50/p99 latency at 1 connection, and the *added* latency against calling
-  the upstream directly in the same run;
-* throughput at 32 connections.
+  the upstream directly, in runs alternated with direct ones (``--rounds``),
+  because the machine's load drifts within seconds;
+* throughput at 32 connections, and the server's CPU time per request, also
+  as a multiple of the upstream server's own (the figure least moved by load).
 
 Peers are installed on first use under ``benchmarks/.work/``: LiteLLM's proxy
 in its own venv (``pip install 'litellm[proxy]'``), Portkey's gateway with
@@ -29,6 +31,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -436,10 +439,34 @@ def run_wrk(
     }
 
 
+def paired_latency(
+    target: Target, direct: Target, duration: float, rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One-connection latency of ``target`` and of the direct upstream, measured alternately.
+
+    The machine's load drifts within seconds (other processes, CPU frequency),
+    so the added latency compares runs taken side by side: direct, target,
+    direct, …, direct, and medians of each.
+    """
+    slice_s = max(2, int(duration / rounds))
+    mine, baseline = [], [run_wrk(direct, 1, slice_s)]
+    for _ in range(rounds):
+        mine.append(run_wrk(target, 1, slice_s))
+        baseline.append(run_wrk(direct, 1, slice_s))
+    return _medians(mine), _medians(baseline)
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--skip-peers", action="store_true", help="routectl and direct only")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="alternations with direct for 1-connection latency"
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
@@ -475,9 +502,12 @@ def main() -> int:
                 stop(target.process)
                 continue
             server = target.process.pid if target.process else mock.pid
-            one = run_wrk(target, 1, args.duration)
+            if target.process is None:  # the direct baseline
+                one, paired = run_wrk(target, 1, args.duration), None
+            else:
+                one, paired = paired_latency(target, targets[0], args.duration, args.rounds)
             many = run_wrk(target, 32, args.duration, cpu_of=server)
-            results[target.name] = {"c1": one, "c32": many}
+            results[target.name] = {"c1": one, "c32": many, "direct_c1": paired}
             print(
                 f"{target.name:9s} c=1 p50 {one['p50_ms']:7.3f} ms  p99 {one['p99_ms']:7.3f} ms  "
                 f"| c=32 {many['rps']:8.0f} req/s  p50 {many['p50_ms']:7.2f} ms  "
@@ -496,19 +526,27 @@ def main() -> int:
 
 def report(results: dict[str, dict]) -> None:
     direct = results.get("direct")
-    print("\nadded latency vs direct (c=1), throughput ratios (c=32):")
+    print(
+        "\nadded latency at c=1 (medians of runs alternated with direct), "
+        "CPU per request against the upstream's own (c=32):"
+    )
     for name, r in results.items():
         if name == "direct" or direct is None:
             continue
-        added50 = r["c1"]["p50_ms"] - direct["c1"]["p50_ms"]
-        added99 = r["c1"]["p99_ms"] - direct["c1"]["p99_ms"]
-        print(f"  {name:9s} added p50 {added50:6.3f} ms  added p99 {added99:6.3f} ms")
+        baseline = r["direct_c1"]
+        added50 = r["c1"]["p50_ms"] - baseline["p50_ms"]
+        added99 = r["c1"]["p99_ms"] - baseline["p99_ms"]
+        cpu = r["c32"]["cpu_ms_per_request"] / direct["c32"]["cpu_ms_per_request"]
+        print(
+            f"  {name:9s} added p50 {added50:6.3f} ms  added p99 {added99:6.3f} ms  "
+            f"(direct p50 {baseline['p50_ms']:.3f} ms)  CPU/request {cpu:5.1f}x the upstream's"
+        )
     ours = results.get("routectl")
     if ours is None:
         return
     checks = []
     if direct is not None:
-        added = ours["c1"]["p50_ms"] - direct["c1"]["p50_ms"]
+        added = ours["c1"]["p50_ms"] - ours["direct_c1"]["p50_ms"]
         checks.append(("routectl p50 added latency <= 1 ms", added <= 1.0, f"{added:.3f} ms"))
     for peer, factor in (("portkey", 1.2), ("litellm", 10.0)):
         if peer in results:
