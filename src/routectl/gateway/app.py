@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from routectl.gateway.auth import presented_key
 from routectl.gateway.breaker import Breakers
-from routectl.gateway.chat import JSON, chat_completions, error_body
+from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_body
 from routectl.gateway.decisionlog import DecisionLog
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import RuntimeHolder
@@ -159,9 +159,9 @@ class GatewayApp:
             else:
                 body = await _read_body(receive)
                 response = await chat_completions(self.gateway, scope["headers"], body)
-                if type(response) is Response:  # the common case, sent without more layers
-                    start = {"type": "http.response.start", "status": response.status_code}
-                    await send({**start, "headers": response.raw_headers})
+                if type(response) is PlainAnswer:  # the common case, sent without more layers
+                    start = {"type": "http.response.start", "status": response.status}
+                    await send({**start, "headers": response.headers})
                     await send({"type": "http.response.body", "body": response.body})
                     return
             await response(scope, receive, send)

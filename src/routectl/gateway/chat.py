@@ -6,6 +6,7 @@ import itertools
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -39,6 +40,15 @@ def new_request_id() -> str:
 def error_body(message: str, type_: str, code: str, **extra: Any) -> bytes:
     """OpenAI's error shape, so SDKs surface the message."""
     return orjson.dumps({"error": {"message": message, "type": type_, "code": code, **extra}})
+
+
+@dataclass(slots=True)
+class PlainAnswer:
+    """A complete answer that :class:`~routectl.gateway.app.GatewayApp` sends straight to ASGI."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
 
 
 class Exchange:
@@ -115,6 +125,19 @@ class Exchange:
             headers["x-routectl-model"] = model
         return headers
 
+    def raw_headers(self, answer: Answer, length: int) -> list[tuple[bytes, bytes]]:
+        """ASGI headers of a complete upstream answer, without a Response object to build."""
+        headers = [
+            (b"content-length", b"%d" % length),
+            (b"content-type", answer.content_type.encode("latin-1")),
+            (b"x-request-id", self.request_id.encode("latin-1")),
+        ]
+        if self.decision is not None and self.decision.route:
+            headers.append((b"x-routectl-route", self.decision.route.encode()))
+        if answer.upstream is not None and answer.status < 400:
+            headers.append((b"x-routectl-model", answer.upstream.model.encode()))
+        return headers
+
     def fail(self, status: int, message: str, type_: str, code: str, **extra: Any) -> Response:
         self.finish(status)
         return Response(
@@ -133,7 +156,7 @@ def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
 
 async def chat_completions(
     gw: Gateway, raw_headers: list[tuple[bytes, bytes]], raw_body: bytes
-) -> Response:
+) -> PlainAnswer | Response:
     """The answer to one request; ``raw_headers`` are ASGI's (lower-case names)."""
     runtime = gw.holder.runtime
     assert runtime is not None
@@ -202,12 +225,11 @@ async def chat_completions(
             ex.headers(),
             media_type=JSON,
         )
-    response_headers = ex.headers(answer.upstream.model if answer.status < 400 else None)
     if answer.chunks is not None:
         return StreamingResponse(
             _relay(ex, answer, answer.chunks, shadows),
             answer.status,
-            response_headers,
+            ex.headers(answer.upstream.model),
             media_type=answer.content_type,
         )
     usage = None
@@ -217,7 +239,7 @@ async def chat_completions(
         except (orjson.JSONDecodeError, AttributeError):
             usage = None
     ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
-    return Response(answer.content, answer.status, response_headers, media_type=answer.content_type)
+    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 
 async def _relay(
