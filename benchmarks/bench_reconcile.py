@@ -15,7 +15,7 @@ and, in-process, the floor each one cannot beat:
   load = reading and validating the manifests into desired state,
   lint = lint's rules over them (a plan refuses a policy with lint errors),
   store = one raw AdminService.apply of the same resources into a fresh store,
-  startup = a whole ``routectl --help`` process.
+  startup = a whole ``routectl plan --help`` process (best of three).
 It prints every time and the ratios plan/(startup+load+lint) and
 apply/(startup+load+lint+store). Targets: both ratios <= 2; the second apply
 writes nothing.
@@ -170,7 +170,9 @@ def main() -> None:
         db = work / "gateway.db"
         store = ["--store", f"sqlite:///{db}", "--owner", "bench"]
 
-        startup = timed(["--help"], work)
+        # What a plan pays before reading a file: the interpreter and the
+        # plan command's own imports (best of three, so a cold cache does not count).
+        startup = min(timed(["plan", "--help"], work) for _ in range(3))
         load, lint, desired = floor_load(policy)
         store_apply = floor_store(desired, work / "floor.db")
 
@@ -184,7 +186,7 @@ def main() -> None:
 
     resources = len(desired)
     print(f"policy: {args.size} providers, models and routes ({resources} resources)")
-    print(f"  floor  startup (routectl --help)        {startup:7.2f} s")
+    print(f"  floor  startup (routectl plan --help)   {startup:7.2f} s")
     print(f"  floor  load + validate manifests         {load:7.2f} s")
     print(f"  floor  lint (error rules gate a plan)    {lint:7.2f} s")
     print(f"  floor  raw store apply of all resources  {store_apply:7.2f} s")
