@@ -127,3 +127,19 @@ def test_unresolvable_provider_key_fails_over_and_names_only_the_reference(
     skipped = record["attempts"][0]
     assert skipped["model"] == "m-nokey" and skipped["status"] is None
     assert "env:GW_TEST_UNSET_VARIABLE is not set" in skipped["error"]
+
+
+def test_oversized_chat_body_is_refused_before_it_reaches_a_provider(configure, gateway, mock):
+    from routectl.gateway.app import MAX_CHAT_BODY
+
+    gateway.await_revision(configure(route(targets="[{model: m-a}]")))
+    filler = "x" * (MAX_CHAT_BODY + 1)
+    response = gateway.client.post(
+        "/v1/chat/completions",
+        json={"model": "x", "messages": [{"role": "user", "content": filler}]},
+        headers={"authorization": f"Bearer {APP_KEY}"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert mock["p-a"].received == []
+    assert gateway.chat().status_code == 200  # the gateway goes on serving

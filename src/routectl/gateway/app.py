@@ -157,7 +157,19 @@ class GatewayApp:
                     media_type=JSON,
                 )
             else:
-                body = await _read_body(receive)
+                body = await _read_body(receive, scope["headers"])
+                if body is None:
+                    response = Response(
+                        error_body(
+                            f"the request body is over {MAX_CHAT_BODY // (1024 * 1024)} MiB",
+                            "invalid_request_error",
+                            "request_too_large",
+                        ),
+                        413,
+                        media_type=JSON,
+                    )
+                    await response(scope, receive, send)
+                    return
                 response = await chat_completions(self.gateway, scope["headers"], body)
                 if type(response) is PlainAnswer:  # the common case, sent without more layers
                     start = {"type": "http.response.start", "status": response.status}
@@ -169,13 +181,29 @@ class GatewayApp:
         await self.rest(scope, receive, send)
 
 
-async def _read_body(receive: Receive) -> bytes:
+# Chat bodies carry text and, for vision, base64 images; past this a body is
+# refused (413) before it is buffered, so one client cannot exhaust memory.
+MAX_CHAT_BODY = 32 * 1024 * 1024
+
+
+async def _read_body(receive: Receive, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The whole body, or None when it is (or says it is) over MAX_CHAT_BODY."""
+    for name, value in headers:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > MAX_CHAT_BODY:
+                return None
+            break
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):
         return body
     parts = [body]
+    size = len(body)
     while message.get("more_body", False):
         message = await receive()
-        parts.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_CHAT_BODY:
+            return None
+        parts.append(chunk)
     return b"".join(parts)
