@@ -28,7 +28,7 @@ from routectl.admin.client import (
     backend_for,
 )
 from routectl.cli.common import Exit, print_load_errors, require_policy, stderr, stdout
-from routectl.core.state import Resource, desired_state
+from routectl.core.state import Resource, address, desired_state
 from routectl.loader.git_source import GitSourceError, load_at_revision, load_ref_or_path
 from routectl.loader.yaml_source import LoadResult, load_paths
 from routectl.reconcile.apply import apply_plan, default_author
@@ -311,7 +311,7 @@ def register(app: typer.Typer) -> None:
         changes = semantic_diff(old, new)
         if output_format is Format.json:
             doc = [
-                {"address": f"{c.kind.lower()}/{c.name}", "status": c.status, "lines": c.lines}
+                {"address": address(c.kind, c.name), "status": c.status, "lines": c.lines}
                 for c in changes
             ]
             typer.echo(json.dumps({"base": base, "head": head or path, "changes": doc}, indent=2))

@@ -220,7 +220,7 @@ class Policy:
         return None
 
 
-def _blended_price(model: ModelInfo) -> float:
+def blended_price(model: ModelInfo) -> float:
     # A 3:1 input:output blend, the usual way list prices are compared.
     return (3 * model.price_input + model.price_output) / 4
 
@@ -369,7 +369,7 @@ def _intent(doc: m.Intent) -> IntentInfo:
 
 def tier_models(tier: str, models: dict[str, ModelInfo]) -> tuple[str, ...]:
     members = [model for model in models.values() if model.tier == tier]
-    members.sort(key=lambda model: (_blended_price(model), model.name))
+    members.sort(key=lambda model: (blended_price(model), model.name))
     return tuple(model.name for model in members)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from routectl.core.state import Resource, secret_paths
+from routectl.core.state import Resource, address, secret_paths
 from routectl.reconcile.normalize import LiveResource, comparable, mask
 from routectl.reconcile.order import apply_order
 
@@ -41,7 +41,7 @@ class Change:
 
     @property
     def address(self) -> str:
-        return f"{self.kind.lower()}/{self.name}"
+        return address(self.kind, self.name)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from routectl.core.state import Resource, content_hash, fingerprint, secret_paths
+from routectl.core.state import address as resource_address
 from routectl.store.base import (
     ChangeSet,
     InvalidChange,
@@ -180,7 +181,7 @@ class SqlStore(ABC):
             now = _now().isoformat()
             changes = []
             for op in changeset.operations:
-                address = f"{op.kind.lower()}/{op.name}"
+                address = resource_address(op.kind, op.name)
                 existing = live.get(address)
                 self._check(op, address, existing)
                 if existing is not None:

@@ -98,12 +98,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from routectl.core.policy import ModelInfo
+from routectl.core.policy import blended_price as blended
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem, Related
-
-
-def blended(model: ModelInfo) -> float:
-    return (3 * model.price_input + model.price_output) / 4
 
 
 def check(ctx: LintContext, options: None) -> Iterator[Problem]:
