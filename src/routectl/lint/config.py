@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from routectl.lint.findings import Severity
 from routectl.lint.registry import Rule, all_rules
-from routectl.loader.yaml_source import Location, position
+from routectl.loader.yaml_source import Location, parse_yaml, position
 
 CONFIG_NAMES = (".routectl.yaml", ".routectl.yml")
 OFF_WORDS = ("off", "disable", "disabled")
@@ -101,13 +99,11 @@ def load_config(path: Path) -> LintConfig:
         raise ConfigError(
             Location(name, 1, 1), f"cannot read config: {exc}", "check the path"
         ) from None
-    try:
-        raw = YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1, 1)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(loc, f"invalid YAML: {problem}", "fix the YAML syntax") from None
+    documents, errors = parse_yaml(name, text)
+    if errors:
+        first = errors[0]
+        raise ConfigError(first.location, first.message, first.hint or "fix the YAML syntax")
+    raw = documents[0] if documents else None
     if raw is None:
         return LintConfig(source=name)
     if not isinstance(raw, dict):

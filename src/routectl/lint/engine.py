@@ -6,10 +6,6 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from routectl.lint.config import LintConfig
 from routectl.lint.context import LintContext, broken_documents
@@ -67,7 +63,7 @@ def lint_loaded(result: LoadResult, config: LintConfig | None = None) -> LintRep
         )
     rules = all_rules()
     findings = [_from_load_error(e, rules, config) for e in load_errors]
-    unvalidated = _unvalidated(result, {e.location.file for e in load_errors if e.code == "RC007"})
+    unvalidated = list(result.unvalidated)
     ctx = LintContext(result.documents, broken_documents(r for _, r in unvalidated), unvalidated)
     for rule in rules.values():
         if rule.from_loader or rule.code in config.disabled:
@@ -126,23 +122,6 @@ def _from_load_error(error: LoadError, rules: dict[str, Rule], config: LintConfi
     rule = rules.get(code)
     severity = config.severity_of(rule) if rule else Severity.error
     return Finding(code, severity, error.location, message, error.hint)
-
-
-def _unvalidated(result: LoadResult, files: set[str]) -> list[tuple[str, Any]]:
-    """(file, YAML) of the documents in ``files`` that failed schema validation.
-
-    They are not part of the policy, but a secret written into one is still in
-    Git, and a reference to one is not "unknown".
-    """
-    loaded = {(d.file, d.index) for d in result.documents}
-    out: list[tuple[str, Any]] = []
-    for name in sorted(files):
-        try:
-            raws = list(YAML(typ="rt").load_all(Path(name).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError, YAMLError, ValueError):
-            continue
-        out.extend((name, raw) for i, raw in enumerate(raws) if (name, i) not in loaded)
-    return out
 
 
 def _read_lines(file: str) -> tuple[str, ...]:

@@ -90,6 +90,9 @@ class LoadResult:
     documents: list[SourceDocument] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # Parsed documents that failed validation, as (file, YAML): not part of the
+    # policy, but lint still scans them (a secret in a broken document is in Git).
+    unvalidated: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,13 +122,7 @@ class YamlSeq(list):
 
 
 def position(node: Any, path: Sequence[str | int]) -> tuple[int, int]:
-    """1-based line/col of the deepest element of ``path`` present in ``node``.
-
-    ``node`` is what this module builds, or a ruamel round-trip container
-    (the lint config file is read with ruamel), told apart by its ``lc``.
-    """
-    if hasattr(node, "lc"):
-        return _ruamel_position(node, path)
+    """1-based line/col of the deepest element of ``path`` present in ``node``."""
     line, col = _own_position(node)
     current = node
     for part in path:
@@ -142,22 +139,6 @@ def position(node: Any, path: Sequence[str | int]) -> tuple[int, int]:
 
 def _own_position(node: Any) -> tuple[int, int]:
     return getattr(node, "pos", (1, 1))
-
-
-def _ruamel_position(node: Any, path: Sequence[str | int]) -> tuple[int, int]:
-    lc = node.lc
-    line, col = (lc.line + 1, lc.col + 1) if lc.line is not None else (1, 1)
-    current = node
-    for part in path:
-        if isinstance(current, dict) and part in current:
-            key_line, key_col = current.lc.key(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            key_line, key_col = current.lc.item(part)
-        else:
-            break
-        line, col = key_line + 1, key_col + 1
-        current = current[part]
-    return line, col
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[LoadError]]:
@@ -224,6 +205,7 @@ def _merge(into: LoadResult, part: LoadResult) -> None:
     into.documents.extend(part.documents)
     into.errors.extend(part.errors)
     into.files.extend(part.files)
+    into.unvalidated.extend(part.unvalidated)
 
 
 def _too_large(name: str, size: int) -> LoadError:
@@ -259,6 +241,8 @@ def load_bytes(name: str, data: bytes) -> LoadResult:
         source = _validate(name, index, raw, result.errors)
         if source is not None:
             result.documents.append(source)
+        else:
+            result.unvalidated.append((name, raw))
     return result
 
 
@@ -373,6 +357,17 @@ def _build(node: Node, depth: int = 0) -> Any:
                     mapping.key_pos[key] = source.key_pos[key]
         return mapping
     raise _BuildError(node, "unsupported YAML node", "use plain mappings, lists and scalars")
+
+
+def parse_yaml(name: str, text: str) -> tuple[list[Any], list[LoadError]]:
+    """Every document of a YAML text, built with positions, or the located errors.
+
+    For YAML files that are not manifests (the lint config, traffic specs):
+    same parser, same limits, same ``position()`` lookups.
+    """
+    errors: list[LoadError] = []
+    documents = [data for _, data in _documents(name, text, errors)]
+    return documents, errors
 
 
 def _documents(name: str, text: str, errors: list[LoadError]) -> Iterator[tuple[int, Any]]:

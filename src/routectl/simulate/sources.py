@@ -175,15 +175,15 @@ def traffic_files(
 def _from_spec(
     spec_path: Path, mapping: dict[str, str], constants: dict[str, str]
 ) -> list[TrafficFile]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    from routectl.loader.yaml_source import position
+    from routectl.loader.yaml_source import parse_yaml, position
 
     try:
-        raw = YAML(typ="rt").load(spec_path.read_text(encoding="utf-8"))
-    except (YAMLError, UnicodeDecodeError) as exc:
+        documents, errors = parse_yaml(str(spec_path), spec_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
         raise TrafficError(f"{spec_path}: not a readable YAML traffic spec: {exc}") from None
+    if errors:
+        raise TrafficError(f"{errors[0]} (not a readable YAML traffic spec)")
+    raw = documents[0] if documents else None
     try:
         spec = _Spec.model_validate(raw)
     except ValidationError as exc:

@@ -119,9 +119,7 @@ def _classes(text: str) -> int:
 
 def _strings(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(node, dict):
-        # dict.items skips ruamel's merge-key machinery (10x faster); merged
-        # values are scanned where their anchor is defined.
-        for key, value in dict.items(node):
+        for key, value in node.items():
             yield from _strings(value, (*path, str(key)))
     elif isinstance(node, list):
         for i, value in enumerate(node):
