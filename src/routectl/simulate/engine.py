@@ -35,8 +35,8 @@ import duckdb
 from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
-from routectl.core.request import Request
-from routectl.simulate import outcomes, ratelimit, scan, tables
+from routectl.core.request import Decision, Request, RoutePlan
+from routectl.simulate import draws, outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -130,7 +130,10 @@ def _replay(
         for label, policy in policies.items()
         for row in features
     }
-    units = _units(con, plans, bool({"request_id", "session"} & scanned.present))
+    if scanned.staged:
+        units = _drawn_units(con, plans, list(policies), len(conds))
+    else:
+        units = _group_units(con, plans)
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     legs_by_key: outcomes.LegsByKey = {}
     for label, policy in policies.items():
@@ -142,11 +145,9 @@ def _replay(
             for ostate in ostates
         }
         cache: dict[tuple[int, int], tuple[list[Leg], list[ShadowLeg]]] = {}
-        for uid, fid, request in units:
+        for uid, fid, drawn_by_side in units:
             route_plan = plans[(label, fid)]
-            drawn = None
-            if request is not None and needs_draw(route_plan) and keyed(route_plan, request):
-                drawn = choose(route_plan, request)
+            drawn = drawn_by_side.get(label)
             for ostate, down in downs.items():
                 if drawn is None:  # the same for every unit of the group
                     if (fid, ostate) not in cache:
@@ -197,36 +198,62 @@ def _draws_anything(policy: Policy) -> bool:
     )
 
 
-def _units(
-    con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any], keys: bool
-) -> list[tuple[int, int, Request | None]]:
-    """Split groups whose plan draws (in either policy) by sticky key: ``uid`` is the unit
-    that gets one set of legs. Requests without any key stay together."""
-    if not keys:  # no request ids or sessions in the trace: one unit per group
-        con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
-    else:
-        drawing = sorted({fid for (_, fid), p in plans.items() if needs_draw(p)})
-        tables.create(con, "drawing", (("fid", "BIGINT"),), [(fid,) for fid in drawing])
-        con.execute(
-            """
-            UPDATE groups SET request_id = NULL, session = NULL
-            WHERE fid NOT IN (SELECT fid FROM drawing)
-            """
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE groups AS
-            SELECT *, dense_rank() OVER (ORDER BY fid, request_id, session) AS uid FROM groups
-            """
-        )
-    units = []
-    for uid, fid, request_id, session, consumer in con.execute(
-        "SELECT DISTINCT ON (uid) uid, fid, request_id, session, consumer FROM groups"
-    ).fetchall():
-        request = None
-        if request_id is not None or session is not None or consumer is not None:
-            request = Request(consumer=consumer, request_id=request_id, session=session)
-        units.append((int(uid), int(fid), request))
+Unit = tuple[int, int, dict[str, Decision]]  # uid, fid, the drawn decision per side
+
+
+def _group_units(con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any]) -> list[Unit]:
+    """No request ids or sessions in the trace: one unit per group. A consumer-sticky draw
+    is still the gateway's own, drawn here once per group (the consumer is a feature)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
+    units: list[Unit] = []
+    for fid, consumer in con.execute("SELECT DISTINCT fid, consumer FROM groups").fetchall():
+        drawn = {}
+        if consumer is not None:
+            request = Request(consumer=consumer)
+            for (label, plan_fid), route_plan in plans.items():
+                if plan_fid == fid and needs_draw(route_plan) and keyed(route_plan, request):
+                    drawn[label] = choose(route_plan, request)
+        units.append((int(fid), int(fid), drawn))
+    return units
+
+
+def _drawn_units(
+    con: duckdb.DuckDBPyConnection,
+    plans: dict[tuple[str, int], RoutePlan],
+    labels: list[str],
+    class_count: int,
+) -> list[Unit]:
+    """Draw every staged request by its keys inside DuckDB; ``uid`` is a group of requests
+    that drew alike under every side (whole numbers, no Python object per request)."""
+    fids = sorted({fid for _, fid in plans})
+    class_keys = [f"k{i}" for i in range(class_count)]
+    spec = draws.regroup(plans, labels, fids, ROUTE_FEATURES, class_keys, "duckdb")
+    tables.create(con, "fid_draws_ids", spec.columns, spec.rows)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fid_draws AS
+        SELECT DISTINCT g.fid, {", ".join(f"g.{c}" for c in (*ROUTE_FEATURES, *class_keys))},
+               {", ".join(f"d.d_{label}" for label in labels)}
+        FROM groups g JOIN fid_draws_ids d USING (fid)
+        """
+    )
+    codes = ", ".join(f"c_{label}" for label in labels)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE groups AS
+        SELECT *, dense_rank() OVER (ORDER BY fid, {codes}) AS uid FROM ({spec.sql})
+        """
+    )
+    con.execute("DROP TABLE staged")
+    units: list[Unit] = []
+    for row in con.execute(f"SELECT DISTINCT uid, fid, {codes} FROM groups").fetchall():
+        uid, fid, *codes_by_side = row
+        drawn = {
+            label: draws.decision(plans[(label, fid)], code)
+            for label, code in zip(labels, codes_by_side, strict=True)
+            if code is not None
+        }
+        units.append((int(uid), int(fid), drawn))
     return units
 
 

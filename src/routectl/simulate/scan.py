@@ -56,6 +56,7 @@ class Scanned:
     start: datetime | None = None
     end: datetime | None = None
     by_minute: bool = False
+    staged: bool = False  # one row per request kept in ``staged`` for drawing by key
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Plan:
     conditions: list[Condition]
     windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
     limits: bool  # group by minute (when the traffic has timestamps)
-    with_keys: bool  # keep request_id and session (the policies draw per key)
+    with_keys: bool  # the policies draw per key: keep request ids and sessions per request
 
 
 def bad_filter(need_ts: bool, present: set[str]) -> str:
@@ -183,10 +184,6 @@ def _group(
     packed = condition_columns(plan.conditions)
     keys = [f"k{i}" for i in range(len(packed))]
     features = [f if f in present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
-    sticky = [
-        f if plan.with_keys and f in present else f"NULL::VARCHAR AS {f}"
-        for f in ("request_id", "session")
-    ]
     scanned.by_minute = plan.limits and "timestamp" in present
     # Integer arithmetic: date_trunc() was the most expensive expression of the scan.
     minute = "(epoch_us(ts) // 60000000) * 60" if scanned.by_minute else "-1::BIGINT"
@@ -207,23 +204,39 @@ def _group(
         "output_tokens",
         "ts",
         *features,
-        *sticky,
+        *(k if k in present else f"NULL::VARCHAR AS {k}" for k in ("request_id", "session")),
         *(f"{sql} AS {key}" for sql, key in zip(packed, keys, strict=True)),
         f"{minute} AS minute",
         f"({ostate})::BIGINT AS ostate",
         f"({bad_filter(need_ts, present)}) AS is_bad",
     ]
     group_keys = ", ".join([*ROUTE_FEATURES, *keys])
+    aggregates = """
+        count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
+        min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out,
+        min(ts) AS ts_min, max(ts) AS ts_max, count(*) FILTER (WHERE is_bad) AS bad
+    """
+    scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
+    if not scanned.staged:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE groups_raw AS
+            SELECT src, {group_keys}, minute, ostate, {aggregates}
+            FROM (SELECT {", ".join(row)} FROM ({union}))
+            GROUP BY ALL
+            """
+        )
+        return
+    # Keyed draws need each request's keys after planning: keep the rows (spilled to
+    # disk past the memory limit), group them once here and once more by draw.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(row)} FROM ({union})"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups_raw AS
-        SELECT src, {group_keys}, request_id, session, minute, ostate,
-               count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
-               min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out,
-               min(ts) AS ts_min, max(ts) AS ts_max,
-               count(*) FILTER (WHERE is_bad) AS bad
-        FROM (SELECT {", ".join(row)} FROM ({union}))
-        GROUP BY ALL
+        SELECT src, {group_keys}, minute, ostate, {aggregates}
+        FROM staged GROUP BY ALL
         """
     )
 
