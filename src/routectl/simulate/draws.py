@@ -63,9 +63,7 @@ def decision(plan: RoutePlan, code: int) -> Decision:
     index = (code >> SHADOW_BITS) - 1
     arm: Arm = plan.experiment if index < 0 else plan.arms[index]  # type: ignore[assignment]
     shadows = tuple(
-        s.model
-        for bit, s in enumerate(plan.shadows)
-        if code >> bit & 1 and s.model != arm.primary
+        s.model for bit, s in enumerate(plan.shadows) if code >> bit & 1 and s.model != arm.primary
     )
     return Decision(
         intent=plan.intent,

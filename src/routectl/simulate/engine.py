@@ -45,7 +45,7 @@ from routectl.simulate.sources import TrafficFile
 from routectl.simulate.token_classes import conditions
 from routectl.simulate.whatif import Outage, down_models
 
-__all__ = ["BadTraffic", "Progress", "Replay", "Side", "replay"]
+__all__ = ["BadTraffic", "Engine", "Progress", "Replay", "Side", "replay"]
 Progress = Callable[[str], None]
 MEMORY_LIMIT = "700MB"
 
@@ -76,12 +76,21 @@ class Replay:
     limited_minutes: int = 0
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where the per-request work runs: ``duckdb`` (embedded) or ``spark`` (``master``)."""
+
+    name: str = "duckdb"
+    master: str | None = None
+
+
 def replay(
     files: list[TrafficFile],
     sides: list[Side],
     outages: list[Outage],
     on_error: str = "fail",
     progress: Progress | None = None,
+    engine: Engine = Engine(),
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -93,7 +102,7 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step)
+            return _replay(con, files, policies, outages, on_error, step, engine)
         finally:
             con.close()
 
@@ -105,6 +114,7 @@ def _replay(
     outages: list[Outage],
     on_error: str,
     step: Progress,
+    engine: Engine,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     windowed = [o for o in outages if o.windowed]
@@ -113,7 +123,12 @@ def _replay(
     draws = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
     plan = scan.Plan(conds, windowed, limited, draws)
-    scanned = scan.scan(con, files, plan, on_error)
+    if engine.name == "spark":
+        from routectl.simulate import spark
+
+        scanned = spark.scan(con, files, plan, on_error, engine.master)
+    else:
+        scanned = scan.scan(con, files, plan, on_error)
     rate_limits = "none in the policy"
     if limited:
         rate_limits = "applied per minute of the trace"
@@ -131,7 +146,7 @@ def _replay(
         for row in features
     }
     if scanned.staged:
-        units = _drawn_units(con, plans, list(policies), len(conds))
+        units = _drawn_units(con, plans, list(policies), len(conds), engine)
     else:
         units = _group_units(con, plans)
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
@@ -222,12 +237,13 @@ def _drawn_units(
     plans: dict[tuple[str, int], RoutePlan],
     labels: list[str],
     class_count: int,
+    engine: Engine,
 ) -> list[Unit]:
     """Draw every staged request by its keys inside DuckDB; ``uid`` is a group of requests
     that drew alike under every side (whole numbers, no Python object per request)."""
     fids = sorted({fid for _, fid in plans})
     class_keys = [f"k{i}" for i in range(class_count)]
-    spec = draws.regroup(plans, labels, fids, ROUTE_FEATURES, class_keys, "duckdb")
+    spec = draws.regroup(plans, labels, fids, ROUTE_FEATURES, class_keys, engine.name)
     tables.create(con, "fid_draws_ids", spec.columns, spec.rows)
     con.execute(
         f"""
@@ -238,13 +254,19 @@ def _drawn_units(
         """
     )
     codes = ", ".join(f"c_{label}" for label in labels)
+    if engine.name == "duckdb":
+        con.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {spec.sql}")
+        con.execute("DROP TABLE staged")
+    else:
+        from routectl.simulate import spark
+
+        spark.regroup(con, spec)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
-        SELECT *, dense_rank() OVER (ORDER BY fid, {codes}) AS uid FROM ({spec.sql})
+        SELECT *, dense_rank() OVER (ORDER BY fid, {codes}) AS uid FROM drawn
         """
     )
-    con.execute("DROP TABLE staged")
     units: list[Unit] = []
     for row in con.execute(f"SELECT DISTINCT uid, fid, {codes} FROM groups").fetchall():
         uid, fid, *codes_by_side = row

@@ -221,9 +221,7 @@ def _group(
         return
     # Keyed draws need each request's keys after planning: keep the rows (spilled to
     # disk past the memory limit), group them once here and once more by draw.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(row)} FROM ({union})"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(row)} FROM ({union})")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups_raw AS
