@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from routectl.core.bucket import bucket_sql
+from routectl.core.bucket import cut, digest_sql
 from routectl.core.request import Arm, Decision, RoutePlan
 from routectl.simulate.legs import needs_draw
 
@@ -94,8 +94,9 @@ def _sticky_sql(sticky_by: str | None) -> str:
 class DrawSQL:
     """SQL for the draw codes of many :class:`Draw` values in one dialect.
 
-    Each distinct hashed key becomes one column (``h0``, ``h1`` …) computed once
-    per row, only for rows whose draw needs it; base and head usually share them.
+    Each distinct hashed key becomes one column (``h0``, ``h1`` …): its digest,
+    computed once per row, only for rows whose draw needs it (base and head usually
+    share them), and compared with :func:`routectl.core.bucket.cut` strings.
     """
 
     def __init__(self, dialect: str) -> None:
@@ -116,20 +117,23 @@ class DrawSQL:
             key = _sticky_sql(sticky_by)
             needed.append(f"{key} <> ''")
             point = self._hash(f"{_quote(name + ':')} || {key}", draw_id)
-            whens = " ".join(f"WHEN {point} < {cut!r} THEN {i}" for i, cut in enumerate(cuts))
+            whens = " ".join(
+                f"WHEN {point} < {_quote(cut(c))} THEN {i}" for i, c in enumerate(cuts)
+            )
             arm = f"CASE {whens} ELSE {len(cuts)} END"
         if draw.experiment is not None:
             name, sticky_by, fraction = draw.experiment
             key = _sticky_sql(sticky_by)
             needed.append(f"{key} <> ''")
             point = self._hash(f"{_quote(name + ':')} || {key}", draw_id)
-            arm = f"CASE WHEN {point} < {fraction!r} THEN -1 ELSE {arm} END"
+            arm = f"CASE WHEN {point} < {_quote(cut(fraction))} THEN -1 ELSE {arm} END"
         bits = []
         if draw.shadows:
             needed.append("request_id <> ''")
             for bit, (prefix, fraction) in enumerate(draw.shadows):
                 point = self._hash(f"{_quote(prefix)} || coalesce(request_id, '')", draw_id)
-                bits.append(f"CASE WHEN {point} < {fraction!r} THEN {1 << bit} ELSE 0 END")
+                below = f"{point} < {_quote(cut(fraction))}"
+                bits.append(f"CASE WHEN {below} THEN {1 << bit} ELSE 0 END")
         shadows = " + ".join(bits) if bits else "0"
         value = f"CAST((({arm}) + 1) * {1 << SHADOW_BITS} + {shadows} AS BIGINT)"
         return f"CASE WHEN {' AND '.join(needed)} THEN {value} END"
@@ -141,8 +145,8 @@ class DrawSQL:
         for key_sql, (column, users) in self.hashes.items():
             ids = ", ".join(str(i) for i in sorted(users))
             wanted = " OR ".join(f"{c} IN ({ids})" for c in draw_column.values())
-            point = bucket_sql(key_sql, self.dialect)
-            out.append(f"CASE WHEN {wanted} THEN {point} END AS h{column}")
+            hashed = digest_sql(key_sql, self.dialect)
+            out.append(f"CASE WHEN {wanted} THEN {hashed} END AS h{column}")
         return out
 
 
