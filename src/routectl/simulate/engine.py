@@ -256,7 +256,7 @@ def _drawn_units(
     codes = ", ".join(f"c_{label}" for label in labels)
     if engine.name == "duckdb":
         con.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {spec.sql}")
-        con.execute("DROP TABLE staged")
+        con.execute("DROP VIEW staged")
     else:
         from routectl.simulate import spark
 

@@ -56,7 +56,7 @@ class Scanned:
     start: datetime | None = None
     end: datetime | None = None
     by_minute: bool = False
-    staged: bool = False  # one row per request kept in ``staged`` for drawing by key
+    staged: bool = False  # ``staged``: a view of every request, read again to draw by key
 
 
 @dataclass(frozen=True)
@@ -219,9 +219,9 @@ def _group(
             """
         )
         return
-    # Keyed draws need each request's keys after planning: keep the rows (spilled to
-    # disk past the memory limit), group them once here and once more by draw.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(row)} FROM ({union})")
+    # Keyed draws need each request's keys after planning: a second pass over the traffic
+    # (a view, read again) keeps memory flat where a table of every request would not.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS SELECT {', '.join(row)} FROM ({union})")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups_raw AS

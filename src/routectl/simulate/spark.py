@@ -183,11 +183,8 @@ def scan(
     scanned.by_minute = plan.limits and "timestamp" in present
     row = row_columns(plan, present, need_ts, scanned.by_minute, start, "spark")
     staged = spark.sql(f"SELECT {', '.join(row)} FROM ({union})")
+    # Keyed draws read the traffic again after planning (as the DuckDB engine does).
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
-    if scanned.staged:
-        from pyspark import StorageLevel
-
-        staged = staged.persist(StorageLevel.DISK_ONLY)
     staged.createOrReplaceTempView("staged")
     keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(plan.conditions)))])
     grouped = spark.sql(
