@@ -99,8 +99,11 @@ class DrawSQL:
     share them), and compared with :func:`routectl.core.bucket.cut` strings.
     """
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, as_gateway: bool = False) -> None:
         self.dialect = dialect
+        # True: a row without a key is drawn on the empty key, as the gateway draws it
+        # (per-request predictions); False: it gets NULL and counts with fractions.
+        self.as_gateway = as_gateway
         self.hashes: dict[str, tuple[int, set[int]]] = {}  # key SQL -> (column, draw ids)
 
     def _hash(self, key_sql: str, draw_id: int) -> str:
@@ -136,6 +139,8 @@ class DrawSQL:
                 bits.append(f"CASE WHEN {below} THEN {1 << bit} ELSE 0 END")
         shadows = " + ".join(bits) if bits else "0"
         value = f"CAST((({arm}) + 1) * {1 << SHADOW_BITS} + {shadows} AS BIGINT)"
+        if self.as_gateway:
+            return value
         return f"CASE WHEN {' AND '.join(needed)} THEN {value} END"
 
     def hash_columns(self, draw_column: Mapping[str, str]) -> list[str]:
@@ -150,62 +155,60 @@ class DrawSQL:
         return out
 
 
-@dataclass
-class Regroup:
-    """How to regroup staged rows by their draws: the ``fid -> draw id`` rows and the SQL."""
-
-    columns: tuple[tuple[str, str], ...]  # (name, type) of the small ``fid_draws`` table
-    rows: list[tuple[int | None, ...]]
-    sql: str  # SELECT over ``staged`` JOIN ``fid_draws``: the drawn groups
-    draws: dict[int, Draw]
-
-
-def regroup(
-    plans: Mapping[tuple[str, int], RoutePlan],
-    labels: list[str],
-    fids: list[int],
-    route_features: tuple[str, ...],
-    class_keys: list[str],
-    dialect: str,
-) -> Regroup:
-    """Group ``staged`` rows by (feature group, minute, outage state, draw code per side).
-
-    ``staged`` holds one row per request with its route features, token class keys,
-    ``minute``, ``ostate``, keys and tokens; ``fid_draws`` maps each feature group to
-    its draw id per side (NULL: nothing drawn), and also names its feature values.
-    """
+def draw_ids(
+    plans: Mapping[tuple[str, int], RoutePlan], labels: list[str], fids: list[int]
+) -> tuple[dict[Draw, int], list[tuple[int | None, ...]]]:
+    """One id per distinct draw, and ``(fid, draw id per side)`` rows (None: no draw)."""
     ids: dict[Draw, int] = {}
     rows: list[tuple[int | None, ...]] = []
     for fid in fids:
         row: list[int | None] = [fid]
         for label in labels:
             plan = plans[(label, fid)]
-            if needs_draw(plan):
-                row.append(ids.setdefault(draw_of(plan), len(ids) + 1))
-            else:
-                row.append(None)
+            row.append(ids.setdefault(draw_of(plan), len(ids) + 1) if needs_draw(plan) else None)
         rows.append(tuple(row))
-    sql = DrawSQL(dialect)
-    codes = []
+    return ids, rows
+
+
+def code_columns(ids: Mapping[Draw, int], labels: list[str], sql: DrawSQL) -> list[str]:
+    """``c_<side>``: each row's draw code under each side, from its draw id ``d_<side>``."""
+    out = []
     for label in labels:
         whens = " ".join(f"WHEN {i} THEN {sql.code(d, i)}" for d, i in ids.items())
-        codes.append(f"CASE d_{label} {whens} END AS c_{label}" if ids else f"NULL AS c_{label}")
-    hashes = sql.hash_columns({label: f"d_{label}" for label in labels})
-    join = " AND ".join(
+        out.append(f"CASE d_{label} {whens} END AS c_{label}" if ids else f"NULL AS c_{label}")
+    return out
+
+
+def join_condition(route_features: tuple[str, ...], class_keys: list[str]) -> str:
+    """``staged s`` to ``fid_draws f``: the same route features and token classes."""
+    return " AND ".join(
         [f"s.{f} IS NOT DISTINCT FROM f.{f}" for f in route_features]
         + [f"s.{k} = f.{k}" for k in class_keys]
     )
-    draw_ids = ", ".join(f"f.d_{label}" for label in labels)
+
+
+def regroup(
+    ids: Mapping[Draw, int],
+    labels: list[str],
+    route_features: tuple[str, ...],
+    class_keys: list[str],
+    dialect: str,
+) -> str:
+    """SQL grouping ``staged`` rows by (feature group, minute, outage state, draw code per
+    side); ``fid_draws`` (see :func:`draw_ids`) names each group's features and draw ids."""
+    sql = DrawSQL(dialect)
+    codes = code_columns(ids, labels, sql)
+    hashes = sql.hash_columns({label: f"d_{label}" for label in labels})
+    join = join_condition(route_features, class_keys)
+    ids_sql = ", ".join(f"f.d_{label}" for label in labels)
     hashed = ", ".join(["r.*", *hashes])
-    query = f"""
+    return f"""
         SELECT fid, minute, ostate, {", ".join(codes)},
                count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
                min(ts) AS ts_min, max(ts) AS ts_max
         FROM (
             SELECT {hashed}
-            FROM (SELECT s.*, f.fid, {draw_ids} FROM staged s JOIN fid_draws f ON {join}) r
+            FROM (SELECT s.*, f.fid, {ids_sql} FROM staged s JOIN fid_draws f ON {join}) r
         ) h
         GROUP BY fid, minute, ostate, {", ".join(f"c_{label}" for label in labels)}
     """
-    columns = (("fid", "BIGINT"), *((f"d_{label}", "BIGINT") for label in labels))
-    return Regroup(columns, rows, query, {i: d for d, i in ids.items()})

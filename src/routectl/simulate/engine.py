@@ -36,7 +36,7 @@ from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Decision, Request, RoutePlan
-from routectl.simulate import draws, outcomes, ratelimit, scan, tables
+from routectl.simulate import decisions, draws, outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -91,6 +91,7 @@ def replay(
     on_error: str = "fail",
     progress: Progress | None = None,
     engine: Engine = Engine(),
+    decisions_out: str | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -102,7 +103,7 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step, engine)
+            return _replay(con, files, policies, outages, on_error, step, engine, decisions_out)
         finally:
             con.close()
 
@@ -115,14 +116,15 @@ def _replay(
     on_error: str,
     step: Progress,
     engine: Engine,
+    decisions_out: str | None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     windowed = [o for o in outages if o.windowed]
     always_down = [o for o in outages if not o.windowed]
     step("reading traffic")
-    draws = any(_draws_anything(p) for p in policies.values())
+    drawing = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
-    plan = scan.Plan(conds, windowed, limited, draws)
+    plan = scan.Plan(conds, windowed, limited, drawing)
     if engine.name == "spark":
         from routectl.simulate import spark
 
@@ -145,20 +147,35 @@ def _replay(
         for label, policy in policies.items()
         for row in features
     }
-    if scanned.staged:
-        units = _drawn_units(con, plans, list(policies), len(conds), engine)
-    else:
-        units = _group_units(con, plans)
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
-    legs_by_key: outcomes.LegsByKey = {}
+    downs_by_side = {}
     for label, policy in policies.items():
         always = frozenset().union(*(down_models(o, policy) for o in always_down))
-        downs = {
+        downs_by_side[label] = {
             ostate: always.union(
                 *(down_models(o, policy) for i, o in enumerate(windowed) if ostate >> i & 1)
             )
             for ostate in ostates
         }
+    labels = list(policies)
+    class_keys = [f"k{i}" for i in range(len(conds))]
+    if scanned.staged or decisions_out:
+        draw_ids = _fid_draws(con, plans, labels, class_keys)
+    if decisions_out:
+        step("writing decisions")
+        decisions.write(
+            con, decisions_out, policies, plans, downs_by_side, class_keys, ROUTE_FEATURES,
+            [f.display for f in files], draw_ids,
+        )  # fmt: skip
+    if scanned.staged:
+        units = _drawn_units(con, plans, labels, draw_ids, class_keys, engine)
+    else:
+        units = _group_units(con, plans)
+    if engine.name == "duckdb":
+        con.execute("DROP VIEW staged")
+    legs_by_key: outcomes.LegsByKey = {}
+    for label in policies:
+        downs = downs_by_side[label]
         cache: dict[tuple[int, int], tuple[list[Leg], list[ShadowLeg]]] = {}
         for uid, fid, drawn_by_side in units:
             route_plan = plans[(label, fid)]
@@ -232,19 +249,16 @@ def _group_units(con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], An
     return units
 
 
-def _drawn_units(
+def _fid_draws(
     con: duckdb.DuckDBPyConnection,
     plans: dict[tuple[str, int], RoutePlan],
     labels: list[str],
-    class_count: int,
-    engine: Engine,
-) -> list[Unit]:
-    """Draw every staged request by its keys inside DuckDB; ``uid`` is a group of requests
-    that drew alike under every side (whole numbers, no Python object per request)."""
-    fids = sorted({fid for _, fid in plans})
-    class_keys = [f"k{i}" for i in range(class_count)]
-    spec = draws.regroup(plans, labels, fids, ROUTE_FEATURES, class_keys, engine.name)
-    tables.create(con, "fid_draws_ids", spec.columns, spec.rows)
+    class_keys: list[str],
+) -> dict[draws.Draw, int]:
+    """``fid_draws``: each feature group's route features and its draw id per side."""
+    ids, rows = draws.draw_ids(plans, labels, sorted({fid for _, fid in plans}))
+    columns = (("fid", "BIGINT"), *((f"d_{label}", "BIGINT") for label in labels))
+    tables.create(con, "fid_draws_ids", columns, rows)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE fid_draws AS
@@ -253,14 +267,28 @@ def _drawn_units(
         FROM groups g JOIN fid_draws_ids d USING (fid)
         """
     )
+    return ids
+
+
+def _drawn_units(
+    con: duckdb.DuckDBPyConnection,
+    plans: dict[tuple[str, int], RoutePlan],
+    labels: list[str],
+    ids: dict[draws.Draw, int],
+    class_keys: list[str],
+    engine: Engine,
+) -> list[Unit]:
+    """Draw every staged request by its keys inside the engine; ``uid`` is a group of
+    requests that drew alike under every side (whole numbers, no Python object per
+    request)."""
+    sql = draws.regroup(ids, labels, ROUTE_FEATURES, class_keys, engine.name)
     codes = ", ".join(f"c_{label}" for label in labels)
     if engine.name == "duckdb":
-        con.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {spec.sql}")
-        con.execute("DROP VIEW staged")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {sql}")
     else:
         from routectl.simulate import spark
 
-        spark.regroup(con, spec)
+        spark.regroup(con, sql)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS

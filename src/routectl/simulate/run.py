@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import whatif
+from routectl.simulate import decisions, whatif
 from routectl.simulate.engine import BadTraffic, Engine, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
@@ -55,7 +55,11 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         policies = {side: whatif.apply_prices(p, prices) for side, p in raw.items()}
         sides = [Side(label, policy) for label, policy in policies.items()]
         engine = Engine(args.engine, args.spark_master)
-        result = replay(files, sides, outages, args.on_error, step, engine)
+        if args.decisions_out:
+            if args.engine != "duckdb":
+                raise TrafficError("--decisions-out is written by --engine duckdb")
+            decisions.check_path(args.decisions_out)
+        result = replay(files, sides, outages, args.on_error, step, engine, args.decisions_out)
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
         if exc.total > len(exc.errors):

@@ -209,18 +209,8 @@ def _group(
     group_keys = ", ".join([*ROUTE_FEATURES, *keys])
     aggregates = AGGREGATES
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
-    if not scanned.staged:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE groups_raw AS
-            SELECT src, {group_keys}, minute, ostate, {aggregates}
-            FROM (SELECT {", ".join(row)} FROM ({union}))
-            GROUP BY ALL
-            """
-        )
-        return
-    # Keyed draws need each request's keys after planning: a second pass over the traffic
-    # (a view, read again) keeps memory flat where a table of every request would not.
+    # Every request, as a view: keyed draws and --decisions-out read the traffic again
+    # after planning, which keeps memory flat where a table of every request would not.
     con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS SELECT {', '.join(row)} FROM ({union})")
     con.execute(
         f"""

@@ -20,7 +20,6 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate.draws import Regroup
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import (
     AGGREGATES,
@@ -222,15 +221,15 @@ def scan(
     return scanned
 
 
-def regroup(con: duckdb.DuckDBPyConnection, spec: Regroup) -> None:
-    """Run the keyed draws of ``spec`` in Spark; the drawn groups land in DuckDB's
-    ``drawn`` table."""
+def regroup(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run the keyed draws (``sql`` from :func:`draws.regroup`) in Spark; the drawn
+    groups land in DuckDB's ``drawn`` table."""
     spark = session(None)
     rows = con.execute("SELECT * FROM fid_draws").fetchall()
     spark.createDataFrame(rows, schema=_schema(con, "fid_draws")).createOrReplaceTempView(
         "fid_draws"
     )
-    _to_duckdb(con, spark.sql(spec.sql), "drawn")
+    _to_duckdb(con, spark.sql(sql), "drawn")
     spark.catalog.dropTempView("staged")
 
 
