@@ -90,9 +90,7 @@ def register(app: typer.Typer) -> None:
             help="Write each request's predicted route, model, arm, shadows and cost under "
             "base and head to FILE (.parquet or .jsonl), streamed.",
         ),
-        quiet: bool = typer.Option(
-            False, "--quiet", "-q", help="No progress display on stderr."
-        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display on stderr."),
     ) -> None:
         """Replay recorded traffic through the policy: cost, models, shifts, what-ifs.
 
@@ -162,28 +160,41 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+PROGRESS_AFTER_S = 2.0
+STAGES = ("reading traffic", "planning request groups", "writing decisions", "aggregating")
+
+
 @contextmanager
 def _progress(enabled: bool):
-    """A progress display on terminals; silent in CI logs and pipes."""
+    """Stages and elapsed time on stderr, shown only once a replay has run for
+    ``PROGRESS_AFTER_S`` (a short replay prints nothing); off in CI logs and pipes."""
     if not enabled:
         yield lambda _message: None
         return
+    import threading
+
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    stages = ("reading traffic", "planning request groups", "aggregating")
-    with Progress(
+    progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
         console=stderr,
         transient=True,
-    ) as progress:
-        task = progress.add_task("replaying", total=len(stages))
+    )
+    task = progress.add_task("replaying", total=len(STAGES))
+    timer = threading.Timer(PROGRESS_AFTER_S, progress.start)
+    timer.daemon = True
+    timer.start()
 
-        def step(message: str) -> None:
-            done = stages.index(message) if message in stages else 0
-            progress.update(task, description=message, completed=done)
+    def step(message: str) -> None:
+        done = STAGES.index(message) if message in STAGES else 0
+        progress.update(task, description=message, completed=done)
 
+    try:
         yield step
-        progress.update(task, completed=len(stages))
+    finally:
+        timer.cancel()
+        timer.join()
+        progress.stop()
