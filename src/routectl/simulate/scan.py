@@ -112,9 +112,9 @@ def scan(
     present: set[str] = set()
     suspects: set[int] = set()
     for index, file in enumerate(files):
-        columns = describe(con, file)
+        described = describe(con, file)
         try:
-            projection = fast_projection(file, index, columns) if columns is not None else None
+            projection = fast_projection(file, index, *described) if described else None
         except TrafficError:
             projection = None  # the checked read names the problem, or finds none
         if projection is None:  # cannot sniff, or a column needs checking
