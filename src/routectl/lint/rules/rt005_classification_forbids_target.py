@@ -1,4 +1,4 @@
-"""RT005 classification-without-target (error): a classification reaches a route that has no model it may use.
+"""RT005 classification-without-target (error): a class reaches a route with no model it may use.
 
 Sovereignty must hold across the whole path of a request, and the evaluator
 enforces it on every candidate: a target, fallback, shadow or experiment

@@ -1,4 +1,4 @@
-"""RT019 classification-skips-target (warning): some classifications reaching a route skip a model on it.
+"""RT019 classification-skips-target (warning): a class that reaches a route skips a model on it.
 
 The evaluator filters a model a classification forbids out of that
 classification's requests, wherever it appears on the route: target,
@@ -120,8 +120,7 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
         if not classes:
             continue
         spec = source.doc.spec
-        for i, target in enumerate(spec.targets):
-            group = route.targets[i]
+        for i, group in enumerate(route.targets):
             where = source.locate("spec", "targets", i)
             yield from _skips(ctx, route, group.models, group.label, classes, where, "target")
         for i, model in enumerate(spec.fallback.chain):
