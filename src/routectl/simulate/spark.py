@@ -126,6 +126,14 @@ def _cast(feature: str, ref: str, kind: str) -> str:
         return whole
     if feature == "metadata" and kind.startswith(("struct", "map")):
         return f"to_json({ref})"
+    if feature == "requires":  # one canonical text per set, as the DuckDB engine writes it
+        items = f"CAST({ref} AS ARRAY<STRING>)"
+        if not kind.startswith("array"):
+            items = f"split(regexp_replace(CAST({ref} AS STRING), '[\\\\[\\\\]\" ]', ''), ',')"
+        return (
+            f"nullif(array_join(array_sort(array_distinct(filter({items}, "
+            "x -> x IS NOT NULL AND x <> ''))), ','), '')"
+        )
     return f"CAST({ref} AS STRING)"
 
 
