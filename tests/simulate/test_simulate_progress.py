@@ -45,3 +45,14 @@ def test_quiet_or_not_a_terminal_prints_nothing(monkeypatch):
         step("reading traffic")
         time.sleep(0.3)
     assert buffer.getvalue() == ""
+
+
+def test_quiet_is_accepted_and_spark_master_needs_spark(tmp_path):
+    from simulate.helpers import CODE, EXAMPLES, simulate, simulate_json
+
+    policy = EXAMPLES / "three-tier"
+    report = simulate_json(policy, "--traffic", CODE, "--set", "intent=code", "--quiet")
+    assert report["requests"] == 8_819
+    result = simulate(policy, "--traffic", CODE, "--spark-master", "local[2]")
+    assert result.exit_code == 2
+    assert "--spark-master needs --engine spark" in result.output
