@@ -179,3 +179,17 @@ def test_decisions_out_rejects_an_unknown_format(tmp_path: Path):
     assert result.exit_code == 2
     assert "expected a .parquet or .jsonl file" in result.output
     assert not out.exists()
+
+
+def test_a_column_null_in_the_sniffed_sample_is_read_further_on(tmp_path: Path):
+    """DuckDB sniffs a sample of a JSON log; a field null throughout it still counts later."""
+    write_policy(tmp_path / "policy", POLICY)
+    log = tmp_path / "log.jsonl"
+    with log.open("w", encoding="utf-8") as handle:
+        for n in range(25_000):
+            consumer = None if n < 24_000 else "alice"
+            record = {"input_tokens": 10, "output_tokens": 1, "consumer": consumer}
+            handle.write(json.dumps(record) + "\n")
+    report = simulate_json(tmp_path / "policy", "--traffic", log)
+    assert report["requests"] == 25_000
+    assert report["traffic"]["skipped"] == 0

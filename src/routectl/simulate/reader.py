@@ -93,7 +93,11 @@ def _pinned(con: duckdb.DuckDBPyConnection, file: TrafficFile, columns: list[tup
             f"delim=E'{delimiter}')"
         ).fetchone()[0]
         return prompt.strip().removeprefix("FROM ").removesuffix(";")
-    types = ", ".join(f"{quote(name)}: {quote(kind)}" for name, kind in columns)
+    # A column null throughout the sniffed sample may hold text further on.
+    null = '"NULL"'
+    types = ", ".join(
+        f"{quote(name)}: {quote('VARCHAR' if kind == null else kind)}" for name, kind in columns
+    )
     return f"read_json({quote(str(file.path))}, format='newline_delimited', columns={{{types}}})"
 
 
