@@ -1,6 +1,6 @@
-"""Replay traffic through one or two policies: parse once, plan each group once.
+"""Replay traffic through one or two policies: plan each group once, draw in the engine.
 
-1. :mod:`scan` loads every traffic file into DuckDB once and groups requests by
+1. :mod:`scan` reads every traffic file with DuckDB and groups requests by
    the features that decide a route (intent, classification, language,
    consumer, metadata), by the token classes of :mod:`token_classes`, and, only
    when a scenario needs time, by outage state and minute.
@@ -12,13 +12,20 @@
    and aggregated there.
 
 Splits (weighted routes, live experiments, shadows). A request that carries
-the sticky keys its plan hashes (request id, session, consumer) is drawn with
-the evaluator's own :func:`choose`, exactly as the gateway would draw it: its
-group is split by key (``uid``) and each unit gets the drawn arm and shadows.
-A request without those keys would be drawn on the empty key by the gateway,
-which says nothing about a split, so it counts with the exact expected
-fractions (fractional request counts, rounded only for display). Traces such
-as the Azure ones carry no key, so their replay is all expected fractions.
+the sticky keys its plan hashes (request id, session, consumer) is drawn as the
+gateway draws it, inside the engine (:mod:`draws`: the core's bucket in SQL):
+once the groups are planned, the traffic is read again, each request's draw is
+computed from its keys, and requests are counted by (group, draw) in whole
+numbers (``uid``: one unit per group and draw), with no Python object per
+request. A request without those keys would be drawn on the empty key by the
+gateway, which says nothing about a split, so it counts with the exact
+expected fractions (fractional request counts, rounded only for display).
+Traces such as the Azure ones carry no key, so their replay is all expected
+fractions. ``--decisions-out`` streams every request's prediction from one
+more pass (:mod:`decisions`).
+
+The reading and grouping run in DuckDB, or in Spark (:mod:`spark`) for traces
+beyond one machine; the grouped tables are small and the rest runs in DuckDB.
 """
 
 from __future__ import annotations
