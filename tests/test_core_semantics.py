@@ -123,3 +123,42 @@ def test_a_pinned_model_is_granted_only_where_the_route_serves_it(make_policy):
     unfit = decide(policy, Request(model="low-blend", requires=frozenset({"vision"})))
     assert unfit.unroutable_code == "model.unfit"
     assert "lacks capability vision" in unfit.unroutable_reason
+
+
+def test_a_registered_filter_reaches_the_evaluator_its_memo_and_simulates_grouping(make_policy):
+    """Later filters (budget state, rate state) plug in as declarations: nothing else
+    needs to learn about them."""
+    from routectl.core import filters
+    from routectl.core.evaluator import _plan_uncached
+    from routectl.core.tokens import Bound, Linear
+    from routectl.simulate.token_classes import conditions
+
+    def blocked(model, scope):
+        return ("on the block list",) if model.name == "cheap-input" else None
+
+    def short_inputs(model, scope):
+        return Bound(Linear(1, 0), 5_000) if model.name == "low-blend" else None
+
+    added = [
+        filters.Filter("test-block", "{0} filtered out: {1}", static=blocked),
+        filters.Filter(
+            "test-input", "{0} filtered out: input {2:,} over {1:,}", bound=short_inputs
+        ),
+    ]
+    try:
+        for f in added:
+            filters.register(f)
+        policy = make_policy(TIER_POLICY)
+        small = Request(input_tokens=1_000, output_tokens=10)
+        d = decide(policy, small)
+        assert d.chain() == ("low-blend",)
+        assert any(s.detail == "cheap-input filtered out: on the block list" for s in d.trace)
+        large = Request(input_tokens=9_000, output_tokens=10)
+        assert not decide(policy, large).routable
+        for request in (small, large, small, large):
+            assert plan(policy, request) == _plan_uncached(policy, request)
+        assert "((input_tokens) > 5000)" in {c.sql for c in conditions([policy])}
+    finally:
+        for f in added:
+            filters.FILTERS.remove(f)
+            del filters.BY_NAME[f.name]
