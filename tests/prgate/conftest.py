@@ -26,7 +26,7 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def policy_repo(tmp_path: Path) -> Path:
-    """``policies/three-tier`` committed twice: the head moves the 70/30 split to 30/70."""
+    """``policies/three-tier`` on ``main``; branch ``feature`` moves the 70/30 split to 30/70."""
     repo = tmp_path / "repo"
     policy = repo / "policies" / "three-tier"
     shutil.copytree(EXAMPLES / "three-tier", policy)
@@ -36,6 +36,7 @@ def policy_repo(tmp_path: Path) -> Path:
     git(repo.parent, "init", "-q", "-b", "main", str(repo))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
+    git(repo, "checkout", "-q", "-b", "feature")
     routes = policy / "routes.yaml"
     text = routes.read_text(encoding="utf-8")
     text = text.replace("{model: gpt-4o-mini, weight: 70}", "{model: gpt-4o-mini, weight: 30}")

@@ -22,17 +22,17 @@ def _error(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _pr_from_event() -> int | None:
-    """The pull request number of the GitHub Actions event that runs us, if any."""
+def _pull_request() -> dict:
+    """The pull request of the GitHub Actions event that runs us ({} if none)."""
     path = os.environ.get("GITHUB_EVENT_PATH")
     if not path:
-        return None
+        return {}
     try:
         event = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    number = (event.get("pull_request") or {}).get("number")
-    return int(number) if isinstance(number, int) else None
+        return {}
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    return pull if isinstance(pull, dict) else {}
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +51,16 @@ def register(app: typer.Typer) -> None:
             "", "--name", help="Tells comments apart when one pull request has several policies."
         ),
         commit: str = typer.Option(
-            "", "--commit", help="The commit the reports are for, shown in the comment."
+            "",
+            "--commit",
+            help="The commit the reports are for, shown in the comment [default: the pull "
+            "request's head].",
+            show_default=False,
+        ),
+        failed_checks: list[str] = typer.Option(
+            [],
+            "--failed-check",
+            help="NAME=DETAIL: a check that failed without a report. Repeatable.",
         ),
         repo: str = typer.Option(
             None, "--repo", envvar="GITHUB_REPOSITORY", help="OWNER/NAME of the repository."
@@ -84,9 +93,23 @@ def register(app: typer.Typer) -> None:
         The comment is found again by a hidden marker, so every run updates the
         same comment. Exit 0 done, 1 GitHub API error, 2 bad input.
         """
-        from routectl.report.comment import CommentInput, InputError, build, marker, read_json
+        from routectl.report.comment import (
+            Check,
+            CommentInput,
+            InputError,
+            build,
+            marker,
+            read_json,
+        )
 
-        if not any((lint, test, simulate, plan)):
+        pull = _pull_request()
+        extra = []
+        for item in failed_checks:
+            check_name, sep, detail = item.partition("=")
+            if not sep or not check_name:
+                raise _error(f"--failed-check {item!r}: expected NAME=DETAIL", Exit.USAGE)
+            extra.append(Check(check_name, False, detail))
+        if not any((lint, test, simulate, plan, extra)):
             raise _error("nothing to report: pass --lint, --test, --simulate or --plan", Exit.USAGE)
         try:
             inp = CommentInput(
@@ -95,8 +118,9 @@ def register(app: typer.Typer) -> None:
                 simulate=read_json(simulate, "simulate") if simulate else None,
                 plan=read_json(plan, "plan") if plan else None,
                 title=title,
-                commit=commit,
+                commit=commit or str((pull.get("head") or {}).get("sha") or ""),
                 name=name,
+                checks=extra,
             )
             where = ""
             if os.environ.get("GITHUB_SERVER_URL") and os.environ.get("GITHUB_RUN_ID") and repo:
@@ -112,7 +136,7 @@ def register(app: typer.Typer) -> None:
                 out.write_text(body, encoding="utf-8")
             except OSError as exc:
                 raise _error(f"cannot write {out}: {exc.strerror}", Exit.USAGE) from None
-        number = pr if pr is not None else _pr_from_event()
+        number = pr if pr is not None else pull.get("number")
         if print_body or number is None:
             if number is None and not print_body and out is None:
                 stderr.print("no pull request (--pr or a pull_request event): printing the comment")
