@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import EXAMPLES, ROOT
 
 TRAFFIC = ROOT / "examples" / "traffic" / "AzureLLMInferenceTrace_code.csv"
@@ -46,3 +45,7 @@ def policy_repo(tmp_path: Path) -> Path:
     routes.write_text(text, encoding="utf-8")
     git(repo, "commit", "-q", "-am", "head")
     return repo
+
+
+# The admin API over real HTTP, as the reconcile tests run it.
+from tests.reconcile.conftest import gateway  # noqa: E402, F401

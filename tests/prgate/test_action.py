@@ -11,7 +11,7 @@ from tests.prgate.action_runner import run_action
 from tests.prgate.conftest import git
 from tests.prgate.github_standin import StandIn
 from tests.prgate.markdown_check import problems
-from tests.reconcile.conftest import TOKEN, gateway  # noqa: F401  (a fixture)
+from tests.reconcile.conftest import TOKEN
 
 
 def pull_request(tmp_path: Path, origin: Path) -> tuple[Path, Path]:
@@ -81,7 +81,10 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
         second = run_action(work, inputs, github_context(event, github), ENV)
         assert second.failed_step is None, second.logs
         assert second.outputs["check"] == {
-            "sarif": check["sarif"], "plan": check["plan"], "failed": "", "passed": "true"
+            "sarif": check["sarif"],
+            "plan": check["plan"],
+            "failed": "",
+            "passed": "true",
         }
         comments = github.state.comments[("acme/policies", 12)]
         assert len(comments) == 1

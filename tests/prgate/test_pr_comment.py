@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.prgate.github_standin import StandIn
+from tests.prgate.markdown_check import problems
 from typer.testing import CliRunner
 
 from routectl.cli.main import app
 from routectl.report.comment import marker
 from routectl.report.markdown import fold_middle
-from tests.prgate.github_standin import StandIn
-from tests.prgate.markdown_check import problems
 
 runner = CliRunner()
 
@@ -30,9 +30,20 @@ def reports(repo: Path, out: Path, store: str) -> dict[str, Path]:
         "lint": ["lint", policy, "--format", "json"],
         "test": ["test", policy, "--format", "json"],
         "simulate": [
-            "simulate", policy, "--traffic", traffic, "--base", "HEAD~1", "--format", "json",
-            "--set", "intent=classify", "--set", "classification=internal",
-            "--max-shift", "90",
+            "simulate",
+            policy,
+            "--traffic",
+            traffic,
+            "--base",
+            "HEAD~1",
+            "--format",
+            "json",
+            "--set",
+            "intent=classify",
+            "--set",
+            "classification=internal",
+            "--max-shift",
+            "90",
         ],
         "plan": ["plan", policy, "--store", store, "--format", "json"],
     }
@@ -63,15 +74,26 @@ def test_comment_of_two_revisions_is_valid_markdown(policy_repo: Path, tmp_path:
     assert "```mermaid" in body and "#### Shift (base → head)" in body
     assert "Plan: 33 to add, 0 to change, 0 to destroy." in body
     # New resources show their fields, as in the terminal.
-    assert "`baseUrl = \"https://api.openai.com/v1\"`" in body
+    assert '`baseUrl = "https://api.openai.com/v1"`' in body
 
 
 def test_a_violated_gate_shows_as_failed(policy_repo: Path, tmp_path: Path) -> None:
     policy = str(policy_repo / "policies" / "three-tier")
     code, output = cli(
-        "simulate", policy, "--traffic", str(policy_repo / "traffic.csv"), "--base", "HEAD~1",
-        "--set", "intent=classify", "--set", "classification=internal",
-        "--max-shift", "1", "--format", "json",
+        "simulate",
+        policy,
+        "--traffic",
+        str(policy_repo / "traffic.csv"),
+        "--base",
+        "HEAD~1",
+        "--set",
+        "intent=classify",
+        "--set",
+        "classification=internal",
+        "--max-shift",
+        "1",
+        "--format",
+        "json",
     )
     assert code == 1
     sim = tmp_path / "sim.json"
@@ -92,7 +114,8 @@ def test_long_reports_fold_in_the_middle_and_stay_valid() -> None:
     folded = fold_middle(text, 60_000, "in the workflow run")
     assert len(folded) <= 60_000
     assert folded.startswith("# start") and folded.rstrip().endswith("the end")
-    assert "characters folded** to fit a GitHub comment; the whole report is in the workflow run" in folded
+    note = "characters folded** to fit a GitHub comment; the whole report is in the workflow run"
+    assert note in folded
     assert problems(folded) == []
 
 
@@ -103,8 +126,15 @@ def test_the_comment_is_created_once_then_updated(policy_repo: Path, tmp_path: P
             github.state.add("acme/policies", 7, f"comment {i}")
         store = f"sqlite:///{tmp_path / 'gw.db'}"
         post = [
-            "pr-comment", "--repo", "acme/policies", "--pr", "7",
-            "--api-url", github.url, "--token", "ghs_secret",
+            "pr-comment",
+            "--repo",
+            "acme/policies",
+            "--pr",
+            "7",
+            "--api-url",
+            github.url,
+            "--token",
+            "ghs_secret",
         ]
         first = reports(policy_repo, tmp_path, store)
         code, output = cli(*post, *comment_args(first), "--commit", "a" * 40)
@@ -112,8 +142,18 @@ def test_the_comment_is_created_once_then_updated(policy_repo: Path, tmp_path: P
         assert "created the routectl comment on acme/policies#7" in output
 
         # The next push: apply the base, so the plan of the head now has less to do.
-        assert cli("apply", str(policy_repo / "policies" / "three-tier"), "--store", store,
-                   "--auto-approve", "--ref", "HEAD~1")[0] == 0
+        assert (
+            cli(
+                "apply",
+                str(policy_repo / "policies" / "three-tier"),
+                "--store",
+                store,
+                "--auto-approve",
+                "--ref",
+                "HEAD~1",
+            )[0]
+            == 0
+        )
         second = reports(policy_repo, tmp_path, store)
         code, output = cli(*post, *comment_args(second), "--commit", "b" * 40)
         assert code == 0, output
@@ -136,8 +176,19 @@ def test_github_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
     with StandIn(token="right") as github:
         result = runner.invoke(
             app,
-            ["pr-comment", "--lint", str(report), "--repo", "a/b", "--pr", "1",
-             "--api-url", github.url, "--token", "wrong"],
+            [
+                "pr-comment",
+                "--lint",
+                str(report),
+                "--repo",
+                "a/b",
+                "--pr",
+                "1",
+                "--api-url",
+                github.url,
+                "--token",
+                "wrong",
+            ],
         )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: GET /repos/a/b/issues/1/comments: GitHub answered 401")

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
             None, "--simulate", help="Output of routectl simulate --format json."
         ),
         plan: Path = typer.Option(
-            None, "--plan", help="Output of routectl plan --format json, or a plan saved with --out."
+            None, "--plan", help="Output of routectl plan --format json, or a saved plan (--out)."
         ),
         title: str = typer.Option("", "--title", help="Heading after 'routectl', e.g. the policy."),
         name: str = typer.Option(
@@ -157,6 +157,5 @@ def register(app: typer.Typer) -> None:
             raise _error(str(exc), Exit.FAILED) from None
         finally:
             github.close()
-        stdout.print(
-            Text(f"{done.action} the routectl comment on {repo}#{number}: {done.url or done.comment_id}")
-        )
+        where = done.url or f"comment {done.comment_id}"
+        stdout.print(Text(f"{done.action} the routectl comment on {repo}#{number}: {where}"))
