@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "drift": "routectl.cli.reconcile_cmd",
     "diff": "routectl.cli.reconcile_cmd",
     "gateway": "routectl.cli.gateway_cmd",
+    "fmt": "routectl.cli.fmt_cmd",
     "pr-comment": "routectl.cli.pr_cmd",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
