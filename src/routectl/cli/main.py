@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "diff": "routectl.cli.reconcile_cmd",
     "gateway": "routectl.cli.gateway_cmd",
     "fmt": "routectl.cli.fmt_cmd",
+    "init": "routectl.cli.init_cmd",
     "pr-comment": "routectl.cli.pr_cmd",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
