@@ -104,7 +104,7 @@ CASES = [
         "missing-api-version",
         b"kind: Tier\nmetadata: {name: a}\nspec: {rank: 1}\n",
         "1:1",
-        ["apiVersion must be 'routectl.dev/v1', got None"],
+        ["apiVersion must be 'routectl.dev/v1', got nothing"],
     ),
     (
         "wrong-kind",

@@ -56,7 +56,7 @@ CANONICAL = textwrap.dedent(
         - {model: big, weight: 10}
       fallback:
         chain: [big]
-        on: ["429", timeout]
+        triggers: ["429", timeout]
     ---
     apiVersion: routectl.dev/v1
     kind: Tier
@@ -84,7 +84,7 @@ def test_check_lists_what_would_change_and_writes_nothing(tmp_path: Path) -> Non
     result = runner.invoke(app, ["fmt", "--check", "--diff", str(tmp_path)])
     assert result.exit_code == 1
     assert f"would reformat {path}" in result.stdout
-    assert '+    on: ["429", timeout]' in result.stdout
+    assert '+    triggers: ["429", timeout]' in result.stdout
     assert path.read_text() == MESSY
 
 

@@ -87,12 +87,19 @@ def register(app: typer.Typer) -> None:
     @app.command("rules")
     def rules(
         code: str = typer.Argument(None, help="A rule code (RT005) or name to explain."),
-        output_format: str = typer.Option("text", "--format", help="text or json."),
+        output_format: str = typer.Option(
+            "text", "--format", help="text, json or markdown (docs/rules.md)."
+        ),
     ) -> None:
         """List the lint rules, or explain one: what it checks, options, examples."""
-        if output_format not in ("text", "json"):
-            stderr.print(f"[bold red]error[/] --format must be text or json, not {output_format!r}")
+        if output_format not in ("text", "json", "markdown"):
+            stderr.print(f"error: --format must be text, json or markdown, not '{output_format}'")
             raise typer.Exit(Exit.USAGE)
+        if output_format == "markdown":
+            from routectl.lint.registry import rules_markdown
+
+            typer.echo(rules_markdown(), nl=False)
+            return
         if code is None:
             selected = list(all_rules().values())
         else:
@@ -111,7 +118,8 @@ def register(app: typer.Typer) -> None:
                     "severity": r.severity.value,
                     "summary": r.summary,
                     "source": "loader" if r.from_loader else "rule",
-                    "helpUri": r.help_uri,
+                    "help": r.help_command,
+                    "doc": r.help_page,
                     "description": r.description,
                 }
                 for r in selected
@@ -123,7 +131,7 @@ def register(app: typer.Typer) -> None:
             stdout.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity.value})")
             stdout.print(rule.summary)
             # Plain text, not rendered: the YAML examples stay copy-pastable.
-            typer.echo(f"\n{rule.description}\n\nMore: {rule.help_uri}")
+            typer.echo(f"\n{rule.description}\n\nAlso in routectl's repository: {rule.help_page}")
             return
         table = Table(box=None, pad_edge=False)
         for column in ("code", "name", "severity", "checks"):

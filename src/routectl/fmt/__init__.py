@@ -13,7 +13,8 @@ or block style and document separators stay as written; what changes is
   ``"1.0"``) or where flow style would need them (commas, brackets); single
   quotes for text with backslashes (regular expressions read as written);
   block scalars (``|``, ``>``) stay as written;
-- long lines stay long: fmt never folds what the author wrote on one line.
+- long lines stay long: fmt never folds what the author wrote on one line;
+- deprecated keys get their new names (``fallback.on`` -> ``fallback.triggers``).
 
 Files that are not routectl manifests are left alone.
 """
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import types
-import typing
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -81,39 +80,18 @@ def _yaml() -> Any:
 # --------------------------------------------------------------------------- key order
 
 
-def _unwrap(annotation: Any) -> tuple[str, Any]:
-    """('model', M), ('list', inner), ('dict', inner) or ('leaf', None) for an annotation."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if arg is not type(None):
-                kind, inner = _unwrap(arg)
-                if kind != "leaf":
-                    return kind, inner
-        return "leaf", None
-    if origin is list:
-        return "list", typing.get_args(annotation)[0]
-    if origin is dict:
-        return "dict", typing.get_args(annotation)[1]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "model", annotation
-    return "leaf", None
+# Deprecated keys fmt renames: model -> {old: new}.
+RENAMED: dict[type[BaseModel], dict[str, str]] = {manifest.Fallback: {"on": "triggers"}}
 
 
-@cache
-def _fields(model: type[BaseModel]) -> dict[str, Any]:
-    """YAML key -> annotation, in the model's order (aliases first, like the schema)."""
-    out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        out[info.alias or name] = info.annotation
-    return out
-
-
-def _document_model(kind: Any) -> type[BaseModel] | None:
-    model = getattr(manifest, str(kind), None) if kind in manifest.KINDS else None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+def _rename(node: Any, old: str, new: str) -> None:
+    """Rename a key in place, keeping its position and its comment."""
+    position = list(node).index(old)
+    comment = node.ca.items.pop(old, None)
+    value = node.pop(old)
+    node.insert(position, new, value)
+    if comment is not None:
+        node.ca.items[new] = comment
 
 
 def _reorder(node: Any, order: list[str]) -> None:
@@ -126,9 +104,12 @@ def _reorder(node: Any, order: list[str]) -> None:
 def _walk(node: Any, annotation: Any) -> None:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    kind, inner = _unwrap(annotation)
+    kind, inner = manifest.unwrap(annotation)
     if kind == "model" and isinstance(node, CommentedMap):
-        fields = _fields(inner)
+        for old, new in RENAMED.get(inner, {}).items():
+            if old in node and new not in node:
+                _rename(node, old, new)
+        fields = manifest.yaml_fields(inner)
         _reorder(node, list(fields))
         for key in node:
             if key in fields:
@@ -228,11 +209,11 @@ def format_text(text: str, where: str) -> str | None:
         return None
     for doc in present:
         _reorder(doc, list(DOCUMENT_ORDER))
-        model = _document_model(doc.get("kind"))
+        model = manifest.document_model(doc.get("kind"))
         if model is not None:
             for key in doc:
-                if key in _fields(model):
-                    _walk(doc[key], _fields(model)[key])
+                if key in manifest.yaml_fields(model):
+                    _walk(doc[key], manifest.yaml_fields(model)[key])
         _requote(doc)
     stream = io.StringIO()
     yaml.dump_all(docs, stream)

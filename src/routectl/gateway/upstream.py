@@ -24,7 +24,7 @@ the pool fixes proposed upstream were not merged, or merged and reverted.
 
 For each model of ``Decision.chain()`` (primary, then fallbacks): skip it when
 its provider's circuit is open or it is unusable (recorded as an attempt),
-else send. A failure whose trigger is in the route's ``fallback.on`` moves to
+else send. A failure whose trigger is in the route's ``fallback.triggers`` moves to
 the next model; any other answer, good or bad, goes back to the client as the
 upstream gave it. Streaming requests fail over only until the first body
 chunk has arrived, which is before the client has been sent a byte.

@@ -137,7 +137,9 @@ def _route(old: Spec, new: Spec) -> tuple[list[str], set[str]]:
         lines += _scalar("targets", old_t, new_t, _chain)
     old_fb, new_fb = old.get("fallback") or {}, new.get("fallback") or {}
     lines += _scalar("fallback chain", old_fb.get("chain") or [], new_fb.get("chain") or [], _chain)
-    lines += _set_delta("fallback trigger", old_fb.get("on") or [], new_fb.get("on") or [])
+    lines += _set_delta(
+        "fallback trigger", old_fb.get("triggers") or [], new_fb.get("triggers") or []
+    )
     old_m, new_m = old.get("match") or {}, new.get("match") or {}
     for key in sorted(set(old_m) | set(new_m)):
         if isinstance(new_m.get(key, []), list):

@@ -93,6 +93,8 @@ from routectl.core.policy import ModelInfo, RouteInfo
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
+WHOLE_POLICY = True  # concludes from absence: silent while a document failed to load
+
 
 def _candidates(ctx: LintContext, route: RouteInfo) -> list[ModelInfo]:
     names = [n for group in route.targets for n in group.models] + list(route.fallback_chain)
