@@ -166,3 +166,18 @@ def test_rule_docs_are_in_the_repository_not_on_an_invented_site() -> None:
     shown = runner.invoke(app, ["rules", "RT005"])
     assert "https://routectl.dev" not in shown.stdout
     assert "docs/rules.md#rt005-classification-forbids-target" in shown.stdout
+
+
+def test_a_routectlignore_file_leaves_other_yaml_out(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    shutil.copytree(EXAMPLES / "three-tier", policy)
+    (policy / "docker-compose.yaml").write_text("services:\n  gateway: {image: routectl}\n")
+    (policy / "ci").mkdir()
+    (policy / "ci" / "pipeline.yml").write_text("stages: [test]\n")
+    before = runner.invoke(app, ["lint", str(policy), "--format", "json"])
+    assert {f["code"] for f in json.loads(before.stdout)["findings"]} == {"RC006"}
+    (policy / ".routectlignore").write_text("# not manifests\ndocker-compose.yaml\nci/\n")
+    after = runner.invoke(app, ["lint", str(policy)])
+    assert after.exit_code == 0, after.output
+    assert runner.invoke(app, ["test", str(policy)]).exit_code == 0
+    assert runner.invoke(app, ["fmt", "--check", str(policy / "ci")]).exit_code == 0

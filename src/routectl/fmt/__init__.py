@@ -221,21 +221,13 @@ def format_text(text: str, where: str) -> str | None:
 
 
 def manifest_files(paths: list[str]) -> list[Path]:
-    from routectl.loader.yaml_source import MANIFEST_SUFFIXES
+    """The files fmt looks at: what every other command loads (.routectlignore applies)."""
+    from routectl.loader.yaml_source import discover
 
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                hidden = any(p.startswith(".") for p in found.relative_to(path).parts)
-                if found.is_file() and found.name.endswith(MANIFEST_SUFFIXES) and not hidden:
-                    out.append(found)
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise FormatError(f"{raw}: no such file or directory")
-    return list(dict.fromkeys(out))
+    files, errors = discover(paths)
+    if errors:
+        raise FormatError(f"{errors[0].location.file}: {errors[0].message}")
+    return list(dict.fromkeys(files))
 
 
 def format_file(path: Path) -> Formatted | None:

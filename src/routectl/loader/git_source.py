@@ -14,10 +14,13 @@ from pathlib import Path
 import git
 
 from routectl.loader.yaml_source import (
+    IGNORE_FILE,
     MANIFEST_SUFFIXES,
     LoadError,
     LoadResult,
     Location,
+    ignore_patterns,
+    ignored,
     load_blobs,
     load_paths,
 )
@@ -65,11 +68,17 @@ def load_at_revision(path: str | Path, ref: str) -> tuple[LoadResult, PolicyRef]
     if node.type == "blob":
         blobs.append((f"{path}@{ref}", node.data_stream.read()))
     else:
+        try:
+            patterns = ignore_patterns((node / IGNORE_FILE).data_stream.read().decode("utf-8"))
+        except (KeyError, UnicodeDecodeError):
+            patterns = []
         for item in node.traverse():
             if item.type != "blob" or not item.path.endswith(MANIFEST_SUFFIXES):
                 continue
             rel = Path(item.path).relative_to(relative) if relative not in ("", ".") else item.path
             if any(part.startswith(".") for part in Path(rel).parts):
+                continue
+            if ignored(Path(rel).as_posix(), patterns):
                 continue
             blobs.append((f"{display_root / rel}@{ref}", item.data_stream.read()))
     blobs.sort()

@@ -16,6 +16,7 @@ stays a string, ``010`` is ten), not YAML 1.1.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -151,6 +152,42 @@ def _own_position(node: Any) -> tuple[int, int]:
     return getattr(node, "pos", (1, 1))
 
 
+# A policy directory may hold YAML that is not a manifest (a docker-compose.yaml, CI
+# config): patterns in this file, one per line, leave such files out of every command.
+IGNORE_FILE = ".routectlignore"
+
+
+def ignore_patterns(text: str) -> list[str]:
+    """The patterns of a .routectlignore file: one per line, # comments, blank lines skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: Sequence[str]) -> bool:
+    """Does a path (relative to the policy directory, with /) match a .routectlignore pattern?
+
+    A pattern with no slash matches a file or directory name at any depth; one with a
+    slash matches from the policy directory; ``*`` and ``?`` are shell wildcards.
+    """
+    parts = relative.split("/")
+    for pattern in patterns:
+        anchored = pattern.strip("/")
+        if "/" in pattern.rstrip("/"):
+            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+            if any(fnmatch.fnmatchcase(p, anchored) for p in prefixes):
+                return True
+        elif any(fnmatch.fnmatchcase(part, anchored) for part in parts):
+            return True
+    return False
+
+
+def _ignore_file(directory: Path) -> list[str]:
+    try:
+        return ignore_patterns((directory / IGNORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[LoadError]]:
     """Expand directories into their manifest files, sorted for a stable order."""
     files: list[Path] = []
@@ -158,11 +195,15 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            patterns = _ignore_file(path)
             files.extend(
                 sorted(
                     p
                     for p in path.rglob("*")
-                    if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not _hidden(p, path)
+                    if p.suffix in MANIFEST_SUFFIXES
+                    and p.is_file()
+                    and not _hidden(p, path)
+                    and not ignored(p.relative_to(path).as_posix(), patterns)
                 )
             )
         elif path.is_file():
