@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+
+@cache
+def version() -> str:
+    """The installed version (read lazily: importlib.metadata costs ~0.1 s at startup)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     try:
-        return version("routectl")
+        return installed("routectl")
     except PackageNotFoundError:
         return "0+unknown"
 
 
-__version__ = _version()
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return version()
+    raise AttributeError(name)

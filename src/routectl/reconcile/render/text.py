@@ -33,8 +33,8 @@ def print_plan(plan: PlanDoc, console: Console) -> None:
         console.print(Text(f"  ! {skip.address}: {skip.action} skipped: {skip.reason}", "magenta"))
     if plan.resource_changes or plan.skipped:
         console.print()
-    if plan.has_changes:
-        console.print(Text(summary_line(plan), style="bold"))
+    if not plan.in_sync:
+        console.print(Text(summary_line(plan), style="bold" if plan.has_changes else "bold yellow"))
     else:
         console.print(
             Text(
