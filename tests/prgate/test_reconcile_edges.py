@@ -1,4 +1,4 @@
-"""Rough edges of plan/apply met by a new user: ownership, where the store lives, hanging gateways."""
+"""Rough edges of plan and apply: ownership, where the store lives, gateways that hang."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import threading
 import time
 from pathlib import Path
 
+from tests.conftest import EXAMPLES
+from tests.prgate.conftest import git
 from typer.testing import CliRunner
 
 from routectl.cli.main import app
-from tests.conftest import EXAMPLES
-from tests.prgate.conftest import git
 
 runner = CliRunner()
 

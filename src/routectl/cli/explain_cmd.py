@@ -42,7 +42,9 @@ def register(app: typer.Typer) -> None:
         metadata: list[str] = typer.Option([], "--metadata", help="KEY=VALUE, repeatable."),
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
         prompt: str = typer.Option(None, "--prompt", help="Prompt text for intent rules."),
-        output_format: ExplainFormat = typer.Option(ExplainFormat.text, "--format"),
+        output_format: ExplainFormat = typer.Option(
+            ExplainFormat.text, "--format", help="Output format."
+        ),
     ) -> None:
         """Explain the routing decision for one request.
 

@@ -24,9 +24,11 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
     ) -> None:
-        """Create a starter policy repository: providers, models with dated prices,
-        classifications, intents, tiers, routes, policy tests, sample traffic,
-        .routectl.yaml, a GitHub workflow and a pre-commit config.
+        """Create a starter policy repository that lints, tests and simulates clean.
+
+        Providers, models with dated prices, classifications, intents, tiers,
+        routes, policy tests, sample traffic, .routectl.yaml, a GitHub workflow
+        and a pre-commit config.
 
         Nothing is overwritten: exit 2 when any of the files exists.
         """

@@ -26,7 +26,7 @@ from routectl.lint.formats import Format, github, json_report, junit, sarif, tex
 def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     if explicit is not None:
         if not explicit.is_file():
-            stderr.print(f"[bold red]error[/] --config {explicit}: no such file")
+            stderr.print(f"[bold red]error:[/] --config {explicit}: no such file")
             raise typer.Exit(Exit.USAGE)
         found: Path | None = explicit
     else:
@@ -36,7 +36,7 @@ def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     try:
         return load_config(found)
     except ConfigError as exc:
-        stderr.print(f"[bold red]error[/] {exc.location}: {exc.message}", markup=True)
+        stderr.print(f"[bold red]error:[/] {exc.location}: {exc.message}", markup=True)
         stderr.print(f"      [dim]fix: {exc.hint}[/]", markup=True)
         raise typer.Exit(Exit.USAGE) from None
 
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - started
         if report.usage_errors:
             for error in report.usage_errors:
-                stderr.print(f"[bold red]error[/] {error}", markup=True)
+                stderr.print(f"[bold red]error:[/] {error}", markup=True)
             raise typer.Exit(Exit.USAGE)
         if output_format is Format.text:
             text.render(report, stdout, elapsed)
@@ -106,7 +106,8 @@ def register(app: typer.Typer) -> None:
             rule = find_rule(code)
             if rule is None:
                 stderr.print(
-                    f"[bold red]error[/] no rule {code!r}; 'routectl rules' lists them", markup=True
+                    f"[bold red]error:[/] no rule '{code}'; 'routectl rules' lists them",
+                    markup=True,
                 )
                 raise typer.Exit(Exit.USAGE)
             selected = [rule]

@@ -44,10 +44,10 @@ SUMMARIES: dict[str, str] = {
     "lint": "Check a policy: schema, references, sovereignty, routing logic, secrets.",
     "rules": "List the lint rules, or explain one: what it checks, options, examples.",
     "test": "Run policy tests.",
-    "explain": "Explain the routing decision for one request, with its trace.",
+    "explain": "Explain the routing decision for one request.",
     "schema": "Print the JSON Schema of routectl manifests (for editors and CI).",
     "fmt": "Lay out manifests canonically, keeping comments.",
-    "init": "Create a starter policy repository: providers, models with dated prices,",
+    "init": "Create a starter policy repository that lints, tests and simulates clean.",
     "simulate": "Replay recorded traffic through the policy: cost, models, shifts, what-ifs.",
     "plan": "Show what apply would change on the gateway, in dependency order.",
     "apply": "Apply the manifests (or a saved plan) to the gateway, atomically.",
@@ -113,8 +113,7 @@ def _polish(command: Any) -> None:
                 continue  # typer shows the choices: <text|json|markdown>
             param.metavar = METAVARS.get(param.name or "", (param.name or "value").upper())
         elif kind == "argument" and param.metavar is None:
-            name = METAVARS.get(param.name or "", (param.name or "arg").upper())
-            param.metavar = f"{name}..." if param.nargs != 1 else name
+            param.metavar = METAVARS.get(param.name or "", (param.name or "arg").upper())
             param.display_type_rich = lambda ctx: None  # the name says it: no <list[str]>
     if not getattr(command, "_polished_help_option", False):
         original = command.get_help_option

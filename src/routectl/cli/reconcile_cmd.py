@@ -181,7 +181,7 @@ def _refuse_lint_errors(result: LoadResult, path: str) -> None:
         return
     for finding in errors:
         stderr.print(
-            Text("error ", style="bold red")
+            Text("error: ", style="bold red")
             + Text(f"{finding.location}: {finding.code} {finding.message}")
         )
         if finding.hint:

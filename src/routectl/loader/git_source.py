@@ -16,9 +16,7 @@ import git
 from routectl.loader.yaml_source import (
     IGNORE_FILE,
     MANIFEST_SUFFIXES,
-    LoadError,
     LoadResult,
-    Location,
     ignore_patterns,
     ignored,
     load_blobs,
@@ -101,7 +99,5 @@ def load_ref_or_path(spec: str, policy_path: str | Path) -> tuple[LoadResult, Po
     try:
         return load_at_revision(policy_path, spec)
     except GitSourceError as exc:
-        result = LoadResult(
-            errors=[LoadError(Location(spec, 1, 1), f"{exc}", "pass a directory or a git ref")]
-        )
-        return result, PolicyRef(spec, None)
+        # Not a file location: the error is about the argument, so it names no line.
+        raise GitSourceError(f"{exc} (and no directory {spec} exists)") from None
