@@ -120,6 +120,10 @@ def register(app: typer.Typer) -> None:
 
         from routectl.simulate import render
 
+        if output_format is not SimulateFormat.text:  # the text report says it itself
+            for warning in report.get("warnings", []):
+                stderr.print(f"[yellow]warning:[/] {_escape(warning['message'])}")
+                stderr.print(f"      [dim]fix: {_escape(warning['fix'])}[/]")
         if output_format is SimulateFormat.json:
             typer.echo(render.to_json(report))
         elif output_format is SimulateFormat.markdown:
