@@ -53,7 +53,7 @@ def test_text_with_a_base_shows_base_head_and_change(policy_repo: Path) -> None:
     assert delta > 0 and abs(head - base - delta) <= 1  # each rounded for display
     # Staying and moving traffic are told apart.
     assert re.search(r"shift: [\d,]+ requests change model, [\d,]+ keep theirs", text)
-    moving = text.split("moving (base → head)")[1].split("\n\n")[0]
+    moving = text.split("shift (base → head): requests that change model")[1].split("\n\n")[0]
     for line in moving.splitlines():
         cells = [c.strip() for c in line.split("│") if c.strip()]
         if len(cells) == 3 and cells[0] != "from":

@@ -37,8 +37,12 @@ def register(app: typer.Typer) -> None:
         ),
         language: str = typer.Option(None, "--language", help="ISO 639-1 language code."),
         consumer: str = typer.Option(None, "--consumer", help="Calling consumer."),
-        input_tokens: int = typer.Option(1000, "--input-tokens", min=0),
-        output_tokens: int = typer.Option(256, "--output-tokens", min=0),
+        input_tokens: int = typer.Option(
+            1000, "--input-tokens", min=0, help="Prompt tokens (cost, context window)."
+        ),
+        output_tokens: int = typer.Option(
+            256, "--output-tokens", min=0, help="Expected answer tokens (cost)."
+        ),
         metadata: list[str] = typer.Option([], "--metadata", help="KEY=VALUE, repeatable."),
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
         prompt: str = typer.Option(None, "--prompt", help="Prompt text for intent rules."),

@@ -261,7 +261,9 @@ def print_text(report: dict[str, Any], console: Any) -> None:
             f"{count_fmt(staying)} keep theirs"
         )
         if moving:
-            table = Table(title="moving (base → head)", title_justify="left")
+            table = Table(
+                title="shift (base → head): requests that change model", title_justify="left"
+            )
             for name in ("from", "to", "requests"):
                 table.add_column(name, justify="right" if name == "requests" else "left")
             for entry in moving:
