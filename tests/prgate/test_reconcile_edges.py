@@ -113,3 +113,29 @@ def test_client_commands_document_the_token_and_timeout() -> None:
         text = runner.invoke(app, [command, "--help"], terminal_width=200).stdout
         assert "--token" in text and "ROUTECTL_ADMIN_TOKEN" in text, command
         assert "--timeout" in text, command
+
+
+def test_drift_and_diff_markdown_are_markdown(tmp_path, monkeypatch) -> None:
+    from tests.prgate.markdown_check import problems
+
+    repo, policy = repo_with_policy(tmp_path)
+    monkeypatch.chdir(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    assert runner.invoke(app, ["apply", str(policy), "--auto-approve"]).exit_code == 0
+    routes = policy / "routes.yaml"
+    routes.write_text(
+        routes.read_text().replace("chain: [gpt-4o, claude-sonnet-4]", "chain: [claude-sonnet-4]")
+    )
+    drift = runner.invoke(app, ["drift", str(policy), "--format", "markdown"])
+    assert drift.exit_code == 2
+    body = drift.stdout
+    assert body.startswith("### routectl drift:") and problems(body) == []
+    assert "| resource | drift | by | when | revision |" in body
+    assert "| `route/standard` | `spec.fallback.chain` |" in body
+    diff = runner.invoke(app, ["diff", str(policy), "--base", "HEAD"])
+    assert diff.exit_code == 0
+    assert "fallback chain [gpt-4o, claude-sonnet-4] -> [claude-sonnet-4]" in diff.stdout
+    assert "→" not in diff.stdout
+    markdown = runner.invoke(app, ["diff", str(policy), "--base", "HEAD", "--format", "markdown"])
+    assert problems(markdown.stdout) == [] and "- **changed** `route standard`" in markdown.stdout

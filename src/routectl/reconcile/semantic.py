@@ -97,7 +97,8 @@ def _scalar(label: str, old: Any, new: Any, fmt: Callable[[Any], str] = str) -> 
 
 
 def _chain(names: list[str]) -> str:
-    return " → ".join(names) if names else "(none)"
+    # A list, not "a → b": in a diff the only arrow is the change (before -> after).
+    return f"[{', '.join(names)}]" if names else "(none)"
 
 
 def _target_key(target: Spec) -> str:
