@@ -77,6 +77,19 @@ class Attempt:
         }
 
 
+def upstream_error(status: int, content: bytes) -> str:
+    """``upstream answered 500: <the upstream's own message>`` (OpenAI or Anthropic shape)."""
+    try:
+        error = orjson.loads(content).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = f"upstream answered {status}"
+    if isinstance(message, str) and message.strip():
+        text += f": {message.strip()[:300]}"
+    return text
+
+
 @dataclass
 class Answer:
     """What goes back to the client; ``upstream`` is None when no upstream answered."""
@@ -165,7 +178,7 @@ async def send_chain(
         else:
             status = response.status
             trigger = http_trigger(status, content)
-            error = None if status < 400 else f"upstream answered {status}"
+            error = None if status < 400 else upstream_error(status, content)
             if trigger is None:
                 breakers.record(upstream.provider, ok=status < 500)
                 attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
