@@ -201,3 +201,30 @@ def test_a_malformed_report_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["pr-comment", "--simulate", str(bad), "--print"])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {bad}:1:2: not a simulate report")
+
+
+def test_a_large_plan_stays_a_valid_comment_under_the_limit(tmp_path: Path) -> None:
+    from tests.conftest import write_policy
+
+    from routectl.report.comment import CommentInput, build
+
+    docs = [
+        "apiVersion: routectl.dev/v1\nkind: Provider\nmetadata: {name: p}\n"
+        'spec: {baseUrl: "https://p.example/v1", jurisdiction: DE}\n'
+    ]
+    for i in range(400):
+        docs.append(
+            f"apiVersion: routectl.dev/v1\nkind: Model\nmetadata: {{name: model-{i:03d}}}\n"
+            "spec: {provider: p, upstreamModel: some-rather-long-upstream-model-name, "
+            "contextWindow: 128000, maxOutputTokens: 4096, capabilities: [chat, json, tools],"
+            ' pricing: {input: 1.0, output: 2.0, source: "example.com/pricing, 2025-06"}}\n'
+        )
+    write_policy(tmp_path / "big", "---\n".join(docs))
+    code, output = cli(
+        "plan", str(tmp_path / "big"), "--store", f"sqlite:///{tmp_path / 'x.db'}",
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    body = build(CommentInput(plan=json.loads(output)))
+    assert len(body) < 65_535 and problems(body) == []
+    assert "*351 more changes*" in body and "Plan: 401 to add" in body

@@ -176,7 +176,7 @@ def _plan_markdown(doc: dict[str, Any]) -> str:
             f"not a plan document at {where}: {first['msg']}; "
             "write it with routectl plan --format json or --out"
         ) from None
-    return plan_markdown(plan)
+    return plan_markdown(plan, max_rows=ROWS_SHOWN)
 
 
 def build(inp: CommentInput, where: str = "") -> str:
