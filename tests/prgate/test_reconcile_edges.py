@@ -60,6 +60,7 @@ def test_plan_creates_no_store_and_apply_keeps_it_out_of_git(tmp_path, monkeypat
     assert plan.exit_code == 0, plan.output
     store = repo / ".routectl" / "gateway.db"
     assert f"sqlite:///{store}" in plan.stdout  # it says where
+    assert f"the embedded store {store} does not exist yet" in plan.stderr
     assert not (policy / ".routectl").exists() and not (repo / ".routectl").exists()
     applied = runner.invoke(app, ["apply", ".", "--auto-approve"])
     assert applied.exit_code == 0, applied.output

@@ -142,6 +142,13 @@ def _backend(
     if store_file is not None and not store_file.exists():
         if not writes:
             # Nothing applied yet: an empty store, read without creating a file.
+            stderr.print(
+                Text(
+                    f"note: the embedded store {store_file} does not exist yet; reading it as "
+                    "empty (routectl apply creates it)",
+                    style="dim",
+                )
+            )
             empty = backend_for("sqlite:///:memory:", None)
             empty.name = f"embedded store {locator} (not created yet)"  # type: ignore[union-attr]
             return empty
