@@ -72,7 +72,7 @@ def test_comment_of_two_revisions_is_valid_markdown(policy_repo: Path, tmp_path:
     # The cost delta, the shift chart and the plan summary are all there.
     assert "| cost | $" in body and "requests changing model" in body
     assert "```mermaid" in body and "#### Shift (base → head)" in body
-    assert "sankey-beta\n\"base: gpt-4o-mini\",\"head: gemini-2.0-flash\"," in body
+    assert 'sankey-beta\n"base: gpt-4o-mini","head: gemini-2.0-flash",' in body
     assert "Plan: 33 to add, 0 to change, 0 to destroy." in body
     # New resources show their fields, as in the terminal.
     assert '`baseUrl = "https://api.openai.com/v1"`' in body
