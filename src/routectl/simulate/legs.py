@@ -28,7 +28,7 @@ class Leg:
     steps: tuple[str, ...]  # models to try, in order; empty: the leg fails
     kind_if_exhausted: str  # "unroutable" (policy) | "outage" | "rate_limited"
     reason_if_exhausted: str
-    triggers: frozenset[str]  # the route's fallback.on
+    triggers: frozenset[str]  # the route's fallback.triggers
 
 
 @dataclass(frozen=True, slots=True)
