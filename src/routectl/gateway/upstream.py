@@ -33,14 +33,17 @@ chunk has arrived, which is before the client has been sent a byte.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from routectl.gateway.breaker import Breakers
+from routectl.gateway.providers import BadClientRequest
+from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Runtime, Upstream
 
 
@@ -104,21 +107,33 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
 
 
+async def _raw_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for chunk in response.content.iter_any():
+        yield chunk
+
+
 async def _stream_from(
-    first: bytes, response: aiohttp.ClientResponse
+    first: bytes, events: AsyncIterator[bytes], response: aiohttp.ClientResponse
 ) -> AsyncGenerator[bytes, None]:
     finished = False
     try:
         if first:
             yield first
-        async for chunk in response.content.iter_any():
-            yield chunk
+        async for event in events:
+            yield event
         finished = True
     finally:
         if finished:
             response.release()  # back to the pool
         else:
             response.close()  # interrupted mid-body: the connection cannot be reused
+
+
+async def _first_event(events: AsyncIterator[bytes]) -> bytes:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return b""
 
 
 async def send_chain(
@@ -134,25 +149,38 @@ async def send_chain(
     attempts: list[Attempt] = []
     for model in chain:
         upstream = runtime.upstreams[model]
-        if upstream.problem:
+        adapter = upstream.adapter
+        if adapter is None or upstream.problem:
             attempts.append(Attempt(model, upstream.provider, None, upstream.problem, 0.0))
             continue
         if not breakers.allow(upstream.provider):
             attempts.append(Attempt(model, upstream.provider, None, "circuit open", 0.0))
             continue
-        body["model"] = upstream.upstream_model
-        payload = orjson.dumps(body)
         started = time.perf_counter()
+        try:
+            outgoing = await adapter.prepare(body, upstream.target, stream)
+        except BadClientRequest as exc:  # this protocol cannot say what the client asked
+            content = error_body(f"{upstream.provider}: {exc}", "invalid_request_error")
+            attempts.append(Attempt(model, upstream.provider, 400, str(exc), _ms(started)))
+            return Answer(upstream, 400, content, "application/json", attempts)
+        except TokenUnavailable as exc:
+            attempts.append(Attempt(model, upstream.provider, None, str(exc), _ms(started)))
+            breakers.record(upstream.provider, ok=False)
+            continue
         response = None
         try:
             response = await client.post(
-                upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+                URL(outgoing.url, encoded=True),
+                data=outgoing.data,
+                headers=outgoing.headers,
+                timeout=upstream.timeout,
             )
             if stream and response.status < 400:
-                first = await response.content.readany()
+                events = adapter.stream(_raw_chunks(response), upstream.target)
+                first = await _first_event(events)
                 content = b""
             else:
-                content = await response.read()
+                content = adapter.answer(response.status, await response.read(), upstream.target)
                 response.release()
         except TimeoutError:
             trigger, status, error = "timeout", None, f"timeout after {upstream.timeout.sock_read}s"
@@ -169,17 +197,16 @@ async def send_chain(
             if trigger is None:
                 breakers.record(upstream.provider, ok=status < 500)
                 attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
-                content_type = response.headers.get("content-type", "application/json")
                 if stream and status < 400:
                     return Answer(
                         upstream,
                         status,
                         b"",
-                        content_type,
+                        adapter.stream_content_type,
                         attempts,
-                        _stream_from(first, response),
+                        _stream_from(first, events, response),
                     )
-                return Answer(upstream, status, content, content_type, attempts)
+                return Answer(upstream, status, content, "application/json", attempts)
         if trigger != "context-length":  # the request's fault, not the provider's
             breakers.record(upstream.provider, ok=False)
         attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
@@ -189,3 +216,7 @@ async def send_chain(
             break
         on_failover(upstream, trigger)
     return Answer(None, 502, b"", "application/json", attempts)
+
+
+def error_body(message: str, type_: str) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "code": None}})
