@@ -1,4 +1,4 @@
-"""``anthropic``: the Messages API (``POST {baseUrl}/v1/messages``), translated to and from OpenAI's.
+"""``anthropic``: the Messages API (``POST {baseUrl}/v1/messages``), to and from OpenAI's shape.
 
 Requests: system and developer messages become ``system``; user and assistant
 content parts become content blocks (``data:`` image URLs become base64 image
@@ -81,7 +81,9 @@ class Anthropic(ProviderAdapter):
         self.url = base + "/messages" if base.endswith("/v1") else base + "/v1/messages"
 
     async def prepare(self, body: dict[str, Any], target: Target, stream: bool) -> Outgoing:
-        return Outgoing(self.url, self.headers, orjson.dumps(messages_request(body, target, stream)))
+        return Outgoing(
+            self.url, self.headers, orjson.dumps(messages_request(body, target, stream))
+        )
 
     def answer(self, status: int, content: bytes, target: Target) -> bytes:
         try:
@@ -144,9 +146,7 @@ class Anthropic(ProviderAdapter):
                     if index in json_blocks:
                         yield writer.delta({"content": partial})
                     elif index in tool_index:
-                        yield writer.delta(
-                            tool_call_delta(tool_index[index], None, None, partial)
-                        )
+                        yield writer.delta(tool_call_delta(tool_index[index], None, None, partial))
             elif kind == "message_delta":
                 reason = (payload.get("delta") or {}).get("stop_reason")
                 finish_reason = _finish(reason, json_blocks)

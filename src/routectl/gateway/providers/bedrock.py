@@ -354,7 +354,9 @@ def content_blocks(content: Any) -> list[dict[str, Any]]:
                 base64.b64decode(inline[1], validate=True)
             except ValueError:
                 raise BadClientRequest("the image data: URL is not valid base64") from None
-            blocks.append({"image": {"format": IMAGE_FORMATS[inline[0]], "source": {"bytes": inline[1]}}})
+            blocks.append(
+                {"image": {"format": IMAGE_FORMATS[inline[0]], "source": {"bytes": inline[1]}}}
+            )
         else:
             raise BadClientRequest(f"content part type {kind!r} has no Bedrock equivalent")
     return blocks

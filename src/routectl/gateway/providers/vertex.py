@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import UTC
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -82,9 +82,7 @@ class Vertex(OpenAICompatible):
             raise AdapterProblem("the service account JSON has no project_id")
         location = found.group(1) or "global"
         project = quote(self.project, safe="")
-        return (
-            f"{self.base_url}/v1/projects/{project}/locations/{location}/endpoints/openapi"
-        )
+        return f"{self.base_url}/v1/projects/{project}/locations/{location}/endpoints/openapi"
 
     def url(self, target: Target) -> str:
         return f"{self.endpoint}/chat/completions"
