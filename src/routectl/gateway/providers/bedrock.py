@@ -30,7 +30,7 @@ import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.eventstream import EventStreamBuffer, EventStreamError
+from botocore.eventstream import EventStreamBuffer, ParserError
 
 from routectl.core.policy import ProviderInfo
 from routectl.core.providers import SERVED
@@ -153,7 +153,7 @@ class Bedrock(ProviderAdapter):
             buffer.add_data(chunk)
             try:
                 messages = list(buffer)
-            except EventStreamError as exc:
+            except ParserError as exc:
                 yield _stream_error(f"malformed event stream from Bedrock: {exc}", "api_error")
                 return
             for message in messages:
