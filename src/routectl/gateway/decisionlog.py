@@ -22,6 +22,10 @@ so the field names are an interface::
     latency_ms      gateway time from request to the end of the answer
     status          HTTP status returned to the client
     shadows         models a shadow copy was sent to (dropped copies are only metered)
+    session         the request's session key, or null
+    metadata        the request's metadata under the keys some route matches on ({} if none)
+    max_tokens      max_tokens (or max_completion_tokens) as the client asked, or null
+    requires        capabilities the request needs by its body (vision, tools, json)
 
 Records are buffered and written at least every second and at shutdown; the
 write happens off the event loop.
@@ -56,6 +60,10 @@ FIELDS = (
     "latency_ms",
     "status",
     "shadows",
+    "session",
+    "metadata",
+    "max_tokens",
+    "requires",
 )
 
 

@@ -56,6 +56,8 @@ class Runtime:
     upstreams: Mapping[str, Upstream]
     keys: KeyTable
     models_body: Mapping[str | None, bytes]  # consumer -> GET /v1/models response
+    # metadata keys some route matches on: what the decision log keeps of a request's metadata
+    metadata_keys: frozenset[str] = frozenset()
 
 
 def build_runtime(store: ConfigStore) -> Runtime:
@@ -85,6 +87,7 @@ def build_runtime(store: ConfigStore) -> Runtime:
         upstreams=upstreams,
         keys=build_key_table(policy.consumers, store),
         models_body=_models_bodies(policy),
+        metadata_keys=frozenset(key for r in policy.routes for key, _ in r.metadata),
     )
 
 

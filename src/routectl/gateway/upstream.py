@@ -42,6 +42,7 @@ import orjson
 from yarl import URL
 
 from routectl.gateway.breaker import Breakers
+from routectl.gateway.limits import RateLimiter
 from routectl.gateway.providers import BadClientRequest
 from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Runtime, Upstream
@@ -145,6 +146,8 @@ async def send_chain(
     stream: bool,
     breakers: Breakers,
     on_failover: Callable[[Upstream, str], None],
+    limiter: RateLimiter,
+    tokens: int,
 ) -> Answer:
     attempts: list[Attempt] = []
     for model in chain:
@@ -155,6 +158,14 @@ async def send_chain(
             continue
         if not breakers.allow(upstream.provider):
             attempts.append(Attempt(model, upstream.provider, None, "circuit open", 0.0))
+            continue
+        limited = limiter.admit(runtime.policy, model, tokens)
+        if limited is not None:  # like an upstream's 429, without asking it
+            attempts.append(Attempt(model, upstream.provider, 429, limited, 0.0))
+            if "429" not in triggers:
+                content = error_body(limited, "rate_limit_error")
+                return Answer(upstream, 429, content, "application/json", attempts)
+            on_failover(upstream, "429")
             continue
         started = time.perf_counter()
         try:
