@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.conftest import read_log, route
+from gateway.conftest import APP_KEY, read_log, route
 from routectl.gateway.decisionlog import FIELDS
 
 PIXEL = "data:image/png;base64,iVBORw0KGgo="
@@ -113,3 +113,46 @@ def test_the_log_carries_what_a_replay_needs(configure, gateway, tmp_path):
     assert record["metadata"] == {"region": "eu"}  # only keys routes match on
     assert record["max_tokens"] == 77
     assert record["requires"] == ["vision"]
+
+
+def test_the_client_model_field_pins_a_model_or_is_refused(configure, gateway, tmp_path):
+    gateway.await_revision(
+        configure(
+            """kind: Model
+metadata: {name: m-fast}
+spec:
+  provider: p-c
+  upstreamModel: upstream-fast
+  aliases: [fast-one]
+  contextWindow: 100000
+  maxOutputTokens: 4096
+  pricing: {input: 1.0, output: 1.0}""",
+            route(targets="[{model: m-a}, {model: m-fast}]", fallback="{chain: [m-b]}"),
+        )
+    )
+    assert gateway.chat().headers["x-routectl-model"] == "m-a"  # auto: the policy decides
+    for asked, served in (("m-b", "m-b"), ("m-fast", "m-fast"), ("fast-one", "m-fast")):
+        response = gateway.chat(model=asked)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-routectl-model"] == served
+        assert response.json()["model"] == served  # one name per model, whatever was asked
+    unknown = gateway.chat(model="does-not-exist")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "model.unknown"
+    assert "does-not-exist" in unknown.json()["error"]["message"]
+    elsewhere = gateway.chat(model="m-c")  # a model no route of this request serves
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["error"]["code"] == "model.not_allowed"
+    records = read_log(tmp_path / "decisions.jsonl", 6)
+    assert [r["requested_model"] for r in records] == [
+        None, "m-b", "m-fast", "fast-one", "does-not-exist", "m-c",
+    ]  # fmt: skip
+    assert [r["model"] for r in records][-2:] == [None, None]
+
+
+def test_models_lists_what_the_consumer_may_ask_for(configure, gateway):
+    gateway.await_revision(configure(route(targets="[{model: m-a}]", fallback="{chain: [m-b]}")))
+    listed = gateway.client.get("/v1/models", headers={"authorization": "Bearer " + APP_KEY})
+    assert [m["id"] for m in listed.json()["data"]] == ["m-a", "m-b"]
+    for name in ("m-a", "m-b"):
+        assert gateway.chat(model=name).status_code == 200

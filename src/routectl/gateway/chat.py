@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
-from routectl.core.request import Decision, Request
+from routectl.core.request import Decision, Request, refused_as_forbidden
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import (
@@ -132,6 +132,7 @@ class Exchange:
                 ),
                 "max_tokens": self.max_tokens,
                 "requires": sorted(features.requires) if features else [],
+                "requested_model": features.model if features else None,
             }
         )
         self.gw.metrics.answered(
@@ -214,8 +215,8 @@ async def chat_completions(
 
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
-        code = decision.trace[-1].code if decision.trace else "unroutable"
-        status = 403 if code.startswith("consumer.") else 400
+        code = decision.unroutable_code or "unroutable"
+        status = 403 if refused_as_forbidden(code) else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
     body.pop("metadata", None)  # routing input, not for the provider

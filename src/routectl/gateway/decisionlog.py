@@ -26,6 +26,7 @@ so the field names are an interface::
     metadata        the request's metadata under the keys some route matches on ({} if none)
     max_tokens      max_tokens (or max_completion_tokens) as the client asked, or null
     requires        capabilities the request needs by its body (vision, tools, json)
+    requested_model the model the client pinned (a name or alias), or null for auto
 
 Records are buffered and written at least every second and at shutdown; the
 write happens off the event loop.
@@ -64,6 +65,7 @@ FIELDS = (
     "metadata",
     "max_tokens",
     "requires",
+    "requested_model",
 )
 
 

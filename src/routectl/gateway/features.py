@@ -16,7 +16,8 @@ an estimate (characters / 4); output tokens are ``max_tokens`` or
 What the request needs of a model is read from the body (``Request.requires``):
 an image part in any message needs ``vision``; ``tools`` (or a ``tool_choice``
 other than ``none``) needs ``tools``; a ``response_format`` of ``json_object``
-or ``json_schema`` needs ``json``.
+or ``json_schema`` needs ``json``. The body's ``model`` pins a model by name or
+alias (``Request.model``); absent or ``auto`` leaves the choice to the policy.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from routectl.core.request import Request
+from routectl.core.request import AUTO_MODEL, Request
 
 FEATURE_KEYS = ("intent", "classification", "language", "session")
 _HEADER_PREFIX = b"x-routectl-"
@@ -86,6 +87,16 @@ def _int_field(value: Any, name: str) -> int | None:
     return value
 
 
+def requested_model(body: dict[str, Any]) -> str | None:
+    """The model the client pinned: a Model's name or alias; None when absent or ``auto``."""
+    model = body.get("model")
+    if model is None or model == AUTO_MODEL:
+        return None
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' must be a model name, an alias, or \"auto\"")
+    return model
+
+
 def requested_max_tokens(body: dict[str, Any]) -> int | None:
     """``max_tokens``, else ``max_completion_tokens``, else None."""
     value = _int_field(body.get("max_tokens"), "max_tokens")
@@ -143,4 +154,5 @@ def request_features(
         session=given.get("session") or None,
         prompt=prompt,
         requires=required_capabilities(body, messages),
+        model=requested_model(body),
     )

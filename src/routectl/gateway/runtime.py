@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
+from routectl.core.failover import OutcomeKind
 from routectl.core.policy import Policy, ProviderInfo, resolve
 from routectl.core.state import address, documents_from_resources
 from routectl.gateway.auth import KeyTable, build_key_table
@@ -43,6 +44,7 @@ class Upstream:
     target: Target
     timeout: aiohttp.ClientTimeout  # sock_read: the wait for any next byte
     problem: str | None = None  # why it cannot be used (missing credential, unusable config)
+    problem_kind: OutcomeKind = OutcomeKind.missing_credential
 
     @property
     def upstream_model(self) -> str:
@@ -68,7 +70,7 @@ def build_runtime(store: ConfigStore) -> Runtime:
     upstreams = {}
     for model in policy.models.values():
         provider = policy.providers[model.provider]
-        adapter, problem = adapters[provider.name]
+        adapter, problem, kind = adapters[provider.name]
         upstreams[model.name] = Upstream(
             model=model.name,
             provider=provider.name,
@@ -80,6 +82,7 @@ def build_runtime(store: ConfigStore) -> Runtime:
                 sock_read=provider.timeout_seconds,
             ),
             problem=problem,
+            problem_kind=kind,
         )
     return Runtime(
         revision=snapshot.revision,
@@ -93,7 +96,7 @@ def build_runtime(store: ConfigStore) -> Runtime:
 
 def _adapter(
     provider: ProviderInfo, store: ConfigStore
-) -> tuple[ProviderAdapter | None, str | None]:
+) -> tuple[ProviderAdapter | None, str | None, OutcomeKind]:
     """The provider's adapter with its credentials resolved, or why there is none."""
     where = address("Provider", provider.name)
     try:
@@ -106,17 +109,20 @@ def _adapter(
         }
     except SecretUnavailable as exc:
         log.warning("provider %s is unusable: %s", provider.name, exc)
-        return None, f"credential unavailable ({exc})"
+        return None, f"credential unavailable ({exc})", OutcomeKind.missing_credential
     try:
-        return adapter_for(provider, key, headers), None
+        return adapter_for(provider, key, headers), None, OutcomeKind.answered
     except AdapterProblem as exc:
         log.warning("provider %s is unusable: %s", provider.name, exc)
-        return None, str(exc)
+        return None, str(exc), OutcomeKind.unsupported
 
 
 def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
-    """Per consumer, the models some route could send its requests to."""
+    """Per consumer, the models it may ask for by name: a route it can match serves the model
+    (``RouteInfo.candidates``, what a pinned request is granted from), and a classification
+    that route and consumer admit may reach it."""
     bodies: dict[str | None, bytes] = {}
+    every_class = [*policy.classifications, None]
     for consumer_name in [None, *policy.consumers]:
         consumer = policy.consumers.get(consumer_name) if consumer_name else None
         names: set[str] = set()
@@ -132,10 +138,15 @@ def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
                 and not (route.intents & consumer.intents)
             ):
                 continue
-            for group in route.targets:
-                names.update(group.models)
-            names.update(route.fallback_chain)
-            names.update(e.candidate for e in route.experiments if e.mode == "live")
+            classes: list[str | None] = every_class
+            if route.classifications:
+                classes = [c for c in classes if c in route.classifications]
+            if consumer and consumer.classifications:
+                classes = [c for c in classes if c in consumer.classifications]
+            reachable: set[str] = set()
+            for name in classes:
+                reachable |= policy.allowed_models(name)
+            names.update(route.candidates & reachable)
         data = [
             {"id": n, "object": "model", "created": 0, "owned_by": policy.models[n].provider}
             for n in sorted(names)
