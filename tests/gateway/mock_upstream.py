@@ -38,7 +38,7 @@ class Behaviour:
     paths: list[str] = field(default_factory=list)
 
 
-def completion(provider: str, model: str) -> dict[str, Any]:
+def completion(provider: str, model: str, usage: tuple[int, int] = (11, 7)) -> dict[str, Any]:
     return {
         "id": "chatcmpl-mock",
         "object": "chat.completion",
@@ -50,13 +50,18 @@ def completion(provider: str, model: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        "usage": {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        },
     }
 
 
 class MockUpstream:
     def __init__(self, api_key: str = "sk-provider-canary-7731") -> None:
         self.api_key = api_key
+        self.echo_usage = False
         self.providers: dict[str, Behaviour] = defaultdict(Behaviour)
         self.tokens = protocols.TokenIssuer()
         vertex = "/{provider}/v1/projects/{project}/locations/{location}/endpoints/openapi"
@@ -74,6 +79,13 @@ class MockUpstream:
                 Route(vertex + "/chat/completions", self.vertex, methods=["POST"]),
             ]
         )
+
+    def usage(self, text: str, max_tokens: int | None) -> tuple[int, int]:
+        """The usage answers report: fixed, or with ``echo_usage`` what the gateway routed with
+        (its input estimate for a one-message prompt, and the requested output)."""
+        if not self.echo_usage or max_tokens is None:
+            return (11, 7)
+        return (len(text) // 4 + 1, max_tokens)
 
     def all_violations(self) -> dict[str, list[str]]:
         return {name: b.violations for name, b in self.providers.items() if b.violations}
@@ -125,7 +137,9 @@ class MockUpstream:
                 protocols.anthropic_events(provider, body, behaviour),
                 media_type="text/event-stream",
             )
-        return protocols.anthropic_answer(provider, body)
+        first = body["messages"][0]["content"][0]
+        usage = self.usage(first.get("text", ""), body["max_tokens"])
+        return protocols.anthropic_answer(provider, body, usage)
 
     async def bedrock(self, request: Request) -> Response:
         provider = request.path_params["provider"]
@@ -156,7 +170,9 @@ class MockUpstream:
                 protocols.converse_events(provider, model, body, behaviour),
                 media_type="application/vnd.amazon.eventstream",
             )
-        return protocols.converse_answer(provider, model, body)
+        first = body["messages"][0]["content"][0]
+        usage = self.usage(first.get("text", ""), body["inferenceConfig"].get("maxTokens"))
+        return protocols.converse_answer(provider, model, body, usage)
 
     def __getitem__(self, provider: str) -> Behaviour:
         return self.providers[provider]
@@ -185,7 +201,9 @@ class MockUpstream:
             return StreamingResponse(
                 self._chunks(provider, body["model"], behaviour), media_type="text/event-stream"
             )
-        response = JSONResponse(completion(provider, body["model"]))
+        text = body["messages"][0].get("content")
+        usage = self.usage(text if isinstance(text, str) else "", body.get("max_tokens"))
+        response = JSONResponse(completion(provider, body["model"], usage))
         response.set_cookie("upstream-session", provider)  # as some providers' edges do
         return response
 

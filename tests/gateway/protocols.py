@@ -148,7 +148,9 @@ def anthropic_blocks(provider: str, body: dict[str, Any]) -> tuple[list[dict], s
     return [{"type": "text", "text": _text_answer(provider, body["model"])}], "end_turn"
 
 
-def anthropic_answer(provider: str, body: dict[str, Any]) -> Response:
+def anthropic_answer(
+    provider: str, body: dict[str, Any], usage: tuple[int, int] = (11, 7)
+) -> Response:
     blocks, stop = anthropic_blocks(provider, body)
     return JSONResponse(
         {
@@ -158,7 +160,7 @@ def anthropic_answer(provider: str, body: dict[str, Any]) -> Response:
             "model": body["model"],
             "content": blocks,
             "stop_reason": stop,
-            "usage": {"input_tokens": 11, "output_tokens": 7},
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
         }
     )
 
@@ -290,13 +292,19 @@ def converse_blocks(provider: str, model: str, body: dict[str, Any]) -> tuple[li
     return [{"text": _text_answer(provider, model)}], "end_turn"
 
 
-def converse_answer(provider: str, model: str, body: dict[str, Any]) -> Response:
+def converse_answer(
+    provider: str, model: str, body: dict[str, Any], usage: tuple[int, int] = (11, 7)
+) -> Response:
     blocks, stop = converse_blocks(provider, model, body)
     return JSONResponse(
         {
             "output": {"message": {"role": "assistant", "content": blocks}},
             "stopReason": stop,
-            "usage": {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18},
+            "usage": {
+                "inputTokens": usage[0],
+                "outputTokens": usage[1],
+                "totalTokens": sum(usage),
+            },
             "metrics": {"latencyMs": 5},
         }
     )
