@@ -26,10 +26,10 @@ _ALL = frozenset(FEATURES)
 SERVED: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "openai-compatible": _ALL,
-        "azure-openai": _ALL,
         # JSON mode is answered through one forced tool whose input is the JSON
         # (Anthropic's documented way); the gateway turns it back into content.
         "anthropic": _ALL,
+        "azure-openai": _ALL,
         "bedrock": _ALL,  # Converse: JSON the same way as Anthropic, through toolConfig
         "vertex": _ALL,
     }
