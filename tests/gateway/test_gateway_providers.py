@@ -250,3 +250,12 @@ def test_vertex_mints_one_token_for_many_requests(configure_adapters, gateway, m
         assert gateway.chat().status_code == 200
     assert mock.tokens.grants - before == 1
     assert mock.all_violations() == {}
+
+
+def test_a_body_an_adapter_cannot_translate_is_a_400_not_a_500(configure_adapters, gateway, mock):
+    gateway.await_revision(configure_adapters(route(targets="[{model: m-anth}]")))
+    odd = {"role": "assistant", "content": "x", "tool_calls": 7}
+    response = gateway.chat(messages=[{"role": "user", "content": "hi"}, odd])
+    assert response.status_code == 400
+    assert "cannot translate" in response.json()["error"]["message"]
+    assert mock["p-anth"].received == []

@@ -196,7 +196,10 @@ async def _attempt(
         )
     try:
         outgoing = await adapter.prepare(body, upstream.target, stream)
-    except BadClientRequest as exc:  # this protocol cannot say what the client asked
+    except (BadClientRequest, TypeError, ValueError, AttributeError, KeyError) as exc:
+        # This protocol cannot say what the client asked (or the body's shape is off).
+        if not isinstance(exc, BadClientRequest):
+            exc = BadClientRequest(f"cannot translate the request ({type(exc).__name__}: {exc})")
         content = error_body(f"{upstream.provider}: {exc}", "invalid_request_error")
         return Outcome(OutcomeKind.answered, 400, str(exc)), Answer(
             upstream, 400, content, "application/json"
