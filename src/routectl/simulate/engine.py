@@ -232,7 +232,7 @@ def _units(
 
 
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, rep_in, rep_out = row[1:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -244,4 +244,6 @@ def _request(row: tuple[Any, ...]) -> Request:
         input_tokens=int(rep_in),
         output_tokens=int(rep_out),
         metadata=meta,
+        requires=frozenset(requires.split(",")) if requires else frozenset(),
+        model=model,
     )
