@@ -202,6 +202,8 @@ class MockUpstream:
                 self._chunks(provider, body["model"], behaviour), media_type="text/event-stream"
             )
         text = body["messages"][0].get("content")
+        if isinstance(text, list):  # the first text part, as a one-part prompt
+            text = next((p.get("text") for p in text if p.get("type") == "text"), "")
         usage = self.usage(text if isinstance(text, str) else "", body.get("max_tokens"))
         response = JSONResponse(completion(provider, body["model"], usage))
         response.set_cookie("upstream-session", provider)  # as some providers' edges do
