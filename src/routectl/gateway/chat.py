@@ -264,13 +264,7 @@ async def chat_completions(
             ex.headers(answer.upstream.model),
             media_type=answer.content_type,
         )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    ex.finish(answer.status, answer, answer.usage, shadows)
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 

@@ -95,6 +95,7 @@ class Answer:
     content_type: str
     attempts: list[Attempt] = field(default_factory=list)
     chunks: AsyncGenerator[bytes, None] | None = None  # streaming body, first chunk already read
+    usage: dict[str, Any] | None = None  # of a complete answer, in OpenAI's terms
 
 
 def _ms(started: float) -> float:
@@ -217,9 +218,9 @@ async def _attempt(
         if stream and response.status < 400:
             events = adapter.stream(_raw_chunks(response), upstream.target)
             first = await _first_event(events)
-            content = b""
+            content, usage = b"", None
         else:
-            content = adapter.answer(response.status, await response.read(), upstream.target)
+            content, usage = adapter.answer(response.status, await response.read(), upstream.target)
             response.release()
     except TimeoutError:
         if response is not None:
@@ -243,7 +244,9 @@ async def _attempt(
         return outcome, Answer(
             upstream, response.status, b"", adapter.stream_content_type, [], chunks
         )
-    return outcome, Answer(upstream, response.status, content, "application/json")
+    answer = Answer(upstream, response.status, content, "application/json")
+    answer.usage = usage
+    return outcome, answer
 
 
 def error_body(message: str, type_: str) -> bytes:

@@ -36,6 +36,7 @@ from routectl.gateway.providers.base import (
     Outgoing,
     ProviderAdapter,
     Target,
+    Translated,
     completion,
     context_length_error,
     data_url,
@@ -85,21 +86,17 @@ class Anthropic(ProviderAdapter):
             self.url, self.headers, orjson.dumps(messages_request(body, target, stream))
         )
 
-    def answer(self, status: int, content: bytes, target: Target) -> bytes:
+    def answer(self, status: int, content: bytes, target: Target) -> Translated:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
             body = None
         if status >= 400 or not isinstance(body, dict):
-            return error_answer(status, body, content)
+            return Translated(error_answer(status, body, content), None)
         message, finish_reason = assistant_message(body.get("content") or [], body)
-        return completion(
-            target,
-            message,
-            finish_reason,
-            usage_from(body.get("usage") or {}),
-            body.get("id") or "msg",
-        )
+        usage = usage_from(body.get("usage") or {})
+        content = completion(target, message, finish_reason, usage, body.get("id") or "msg")
+        return Translated(content, usage)
 
     async def stream(self, chunks: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
         writer: ChunkWriter | None = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 
@@ -73,13 +73,19 @@ class ProviderAdapter:
     async def prepare(self, body: dict[str, Any], target: Target, stream: bool) -> Outgoing:
         raise NotImplementedError
 
-    def answer(self, status: int, content: bytes, target: Target) -> bytes:
-        """A complete upstream answer as OpenAI's body (errors: OpenAI's error shape)."""
+    def answer(self, status: int, content: bytes, target: Target) -> Translated:
+        """A complete upstream answer as OpenAI's body (errors: OpenAI's error shape), and its
+        ``usage`` in OpenAI's terms when it has one (read once here, not parsed again)."""
         raise NotImplementedError
 
     def stream(self, chunks: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
         """A successful streaming answer as OpenAI SSE events, each yielded whole."""
         raise NotImplementedError
+
+
+class Translated(NamedTuple):
+    content: bytes
+    usage: dict[str, Any] | None
 
 
 ADAPTERS: dict[str, type[ProviderAdapter]] = {}

@@ -44,6 +44,7 @@ from routectl.gateway.providers.base import (
     Outgoing,
     ProviderAdapter,
     Target,
+    Translated,
     completion,
     context_length_error,
     data_url,
@@ -130,17 +131,18 @@ class Bedrock(ProviderAdapter):
         self.signer.add_auth(request)  # x-amz-date, x-amz-security-token, authorization
         return Outgoing(url, dict(request.headers.items()), data)
 
-    def answer(self, status: int, content: bytes, target: Target) -> bytes:
+    def answer(self, status: int, content: bytes, target: Target) -> Translated:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
             body = None
         if status >= 400 or not isinstance(body, dict):
-            return error_answer(status, body, content)
+            return Translated(error_answer(status, body, content), None)
         message = ((body.get("output") or {}).get("message")) or {}
         out, answered_json = assistant_message(message.get("content") or [])
         finish = "stop" if answered_json else FINISH_REASONS.get(body.get("stopReason"), "stop")
-        return completion(target, out, finish, usage_from(body.get("usage") or {}), "bedrock")
+        usage = usage_from(body.get("usage") or {})
+        return Translated(completion(target, out, finish, usage, "bedrock"), usage)
 
     async def stream(self, chunks: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
         writer = ChunkWriter(target, f"bedrock-{time.time_ns():x}")

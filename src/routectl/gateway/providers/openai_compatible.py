@@ -20,6 +20,7 @@ from routectl.gateway.providers.base import (
     Outgoing,
     ProviderAdapter,
     Target,
+    Translated,
     register,
     sse_events,
 )
@@ -46,17 +47,21 @@ class OpenAICompatible(ProviderAdapter):
         body["model"] = target.upstream_model
         return Outgoing(self.url(target), self.headers, orjson.dumps(body))
 
-    def answer(self, status: int, content: bytes, target: Target) -> bytes:
-        if status >= 400 or target.upstream_model == target.name:
-            return content
+    def answer(self, status: int, content: bytes, target: Target) -> Translated:
+        if status >= 400:
+            return Translated(content, None)
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            return content
-        if isinstance(body, dict) and "model" in body:
+            return Translated(content, None)
+        if not isinstance(body, dict):
+            return Translated(content, None)
+        usage = body.get("usage")
+        usage = usage if isinstance(usage, dict) else None
+        if target.upstream_model != target.name and "model" in body:
             body["model"] = target.name
-            return orjson.dumps(body)
-        return content
+            return Translated(orjson.dumps(body), usage)
+        return Translated(content, usage)
 
     async def stream(self, chunks: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
         rename = target.upstream_model != target.name
