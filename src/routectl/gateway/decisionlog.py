@@ -15,7 +15,8 @@ so the field names are an interface::
     experiment      live experiment whose candidate arm was drawn, or null; kept when a
                     fallback answered for a failing candidate (arm "candidate", model the fallback)
     attempts        [{model, provider, status, error, latency_ms}] in the order tried;
-                    skipped models (open circuit, unusable) appear with status null
+                    skipped models (open circuit, unusable) appear with status null; a
+                    model over its rpm/tpm with status 429 and the limit as error
     input_tokens    upstream usage.prompt_tokens, else the gateway's estimate (chars / 4)
     output_tokens   upstream usage.completion_tokens, or null when the upstream gave none
     cost            USD from the answering model's list prices (0 when nothing answered)
