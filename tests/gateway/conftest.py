@@ -36,7 +36,7 @@ MODELS = {  # name: (provider, input price, output price)
 }
 
 
-def base_policy(mock_url: str, timeout_s: float = 0.5) -> str:
+def base_policy(mock_url: str, timeout_s: float = 1.0) -> str:
     docs = []
     for provider in ("p-a", "p-b", "p-c"):
         docs.append(f"""
@@ -274,7 +274,7 @@ def adapter_documents(mock_url: str, service_account_path: Path) -> str:
               baseUrl: {base}
               jurisdiction: DE
               credentials: {{apiKey: "{keys[type_]}"}}
-              timeoutSeconds: 0.5
+              timeoutSeconds: 1.0
             """)
         docs.append(f"""
             kind: Model
