@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "drift": "routectl.cli.reconcile_cmd",
     "diff": "routectl.cli.reconcile_cmd",
     "gateway": "routectl.cli.gateway_cmd",
+    "compile": "routectl.cli.compile_cmd",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -330,5 +330,16 @@ def lower(policy: Policy) -> Lowering:
     return Lowering(policy, lanes, selectors, models)
 
 
+def by_specificity(selectors: list[Selector]) -> list[tuple[int, Selector]]:
+    """Selectors as header matches, most specific first, with how many headers each names.
+
+    Gateways that match headers (Kong, Envoy AI Gateway) give the most specific
+    match precedence: a request naming a known intent and classification meets
+    its exact pair; an unknown or missing one falls to the pair that leaves it out.
+    """
+    ranked = [(int(s.intent is not None) + int(s.classification is not None), s) for s in selectors]
+    return sorted(ranked, key=lambda item: -item[0])
+
+
 def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -1,0 +1,227 @@
+"""Envoy AI Gateway (``aigateway.envoyproxy.io/v1beta1``): Kubernetes manifests.
+
+Lowering: one AIGatewayRoute whose rules match the ``x-routectl-intent`` and
+``x-routectl-classification`` headers (Gateway API gives the rule matching more
+headers precedence, so an unknown or missing value falls to the selector that
+leaves it out). A rule's backendRefs are the lane: arms share priority 0 with
+their weights, the chain follows at priorities 1, 2, …, each backendRef naming
+the model's AIServiceBackend with ``modelNameOverride`` set to the upstream id.
+Per provider: an Envoy Gateway Backend, an AIServiceBackend per model and a
+BackendSecurityPolicy (API key from a Secret named after the key's variable).
+One BackendTrafficPolicy retries on the triggers so Envoy walks the priorities.
+
+Envoy AI Gateway cannot run here: tests validate the aigateway.envoyproxy.io
+documents against the CRDs' openAPIV3Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from routectl.compile.base import (
+    CLASSIFICATION_HEADER,
+    INTENT_HEADER,
+    Lowering,
+    approximate,
+    by_specificity,
+    exact,
+    unsupported,
+)
+from routectl.compile.target import Header, Target, model_and_provider, provider_env
+
+API = "aigateway.envoyproxy.io/v1beta1"
+
+
+def k8s_name(text: str) -> str:
+    out = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    return out[:63].rstrip("-")
+
+
+class EnvoyAIGateway(Target):
+    name = "envoy-ai-gateway"
+    title = "Envoy AI Gateway"
+    features = {
+        "match.intents": exact("rule header match, most specific first"),
+        "match.classifications": exact("rule header match, most specific first"),
+        "match.languages": unsupported("rules are compiled on intent and classification"),
+        "match.consumers": unsupported("not compiled"),
+        "match.teams": unsupported("not compiled"),
+        "match.metadata": unsupported("rules are compiled on intent and classification"),
+        "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
+        "strategy.priority": exact(),
+        "strategy.cheapest": exact("order fixed at compile time by the core"),
+        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
+        "strategy.weighted": approximate(
+            "arms share priority 0; a failed arm falls to the chain before the other arm"
+        ),
+        "fallback.chain": exact("backendRef priorities"),
+        "fallback.on.429": exact("BackendTrafficPolicy retry on 429"),
+        "fallback.on.5xx": exact("BackendTrafficPolicy retry on 5xx"),
+        "fallback.on.timeout": exact("BackendTrafficPolicy per-retry timeout"),
+        "fallback.on.connection-error": exact("BackendTrafficPolicy connect-failure, reset"),
+        "fallback.on.context-length": unsupported("Envoy cannot tell a context-length error"),
+        "fallback.on.subset": approximate("one retry policy for every rule"),
+        "stickyBy.consumer": approximate("weights drawn per request"),
+        "stickyBy.session": approximate("weights drawn per request"),
+        "shadows": unsupported("not compiled"),
+        "experiment.live": approximate("one more weighted backendRef (see strategy.weighted)"),
+        "experiment.shadow": unsupported("not compiled"),
+        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
+        "model.languages": approximate("no per-request language filter"),
+        "consumer.access": approximate("not compiled"),
+        "consumer.budget": unsupported("not compiled; QuotaPolicy counts tokens, not USD"),
+        "rateLimits": approximate("not compiled"),
+        "provider.timeout": exact("rule timeouts.request, the longest of the chain"),
+        "provider.credentials.file": approximate("keys come from Kubernetes Secrets"),
+    }
+
+    def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
+        policy = lowering.policy
+        rules = []
+        triggers: set[str] = set()
+        for _, selector in by_specificity(lowering.selectors):
+            if selector.lane is None:
+                continue  # no rule: the gateway answers 404 when nothing else matches
+            lane = lowering.lanes[selector.lane]
+            triggers |= lane.triggers
+            headers = []
+            if selector.intent is not None:
+                headers.append({"type": "Exact", "name": INTENT_HEADER, "value": selector.intent})
+            if selector.classification is not None:
+                headers.append(
+                    {"type": "Exact", "name": CLASSIFICATION_HEADER, "value": selector.classification}
+                )
+            refs = []
+            seen = set()
+            for arm in lane.arms:
+                refs.append(_ref(lowering, arm.primary, 0, max(1, round(arm.fraction * 100))))
+                seen.add(arm.primary)
+            priority = 1
+            for arm in lane.arms[:1]:
+                for model in arm.chain[1:]:
+                    if model not in seen:
+                        refs.append(_ref(lowering, model, priority, 1))
+                        seen.add(model)
+                        priority += 1
+            timeout = max(model_and_provider(policy, m)[1].timeout_seconds for m in lane.models)
+            rule: dict[str, Any] = {
+                "name": k8s_name(f"{selector.intent or 'any'}-{selector.classification or 'any'}"),
+                "backendRefs": refs,
+                "timeouts": {"request": f"{int(timeout * len(lane.models))}s"},
+            }
+            rule["matches"] = [{"headers": headers}] if headers else [{}]
+            rules.append(rule)
+        documents: list[dict[str, Any]] = [
+            {
+                "apiVersion": API,
+                "kind": "AIGatewayRoute",
+                "metadata": {"name": "routectl"},
+                "spec": {
+                    "parentRefs": [{"name": "routectl", "kind": "Gateway",
+                                    "group": "gateway.networking.k8s.io"}],
+                    "rules": rules,
+                },
+            }
+        ]
+        providers = sorted({policy.models[m].provider for m in lowering.models})
+        for name in lowering.models:
+            documents.append(
+                {
+                    "apiVersion": API,
+                    "kind": "AIServiceBackend",
+                    "metadata": {"name": k8s_name(f"model-{name}")},
+                    "spec": {
+                        "schema": {"name": "OpenAI", "prefix": _prefix(policy, name)},
+                        "backendRef": {
+                            "name": k8s_name(f"provider-{policy.models[name].provider}"),
+                            "kind": "Backend",
+                            "group": "gateway.envoyproxy.io",
+                        },
+                    },
+                }
+            )
+        for provider_name in providers:
+            provider = policy.providers[provider_name]
+            url = urlsplit(provider.base_url)
+            documents.append(
+                {
+                    "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+                    "kind": "Backend",
+                    "metadata": {"name": k8s_name(f"provider-{provider_name}")},
+                    "spec": {
+                        "endpoints": [
+                            {
+                                "fqdn": {
+                                    "hostname": url.hostname,
+                                    "port": url.port or (443 if url.scheme == "https" else 80),
+                                }
+                            }
+                        ]
+                    },
+                }
+            )
+            documents.append(
+                {
+                    "apiVersion": API,
+                    "kind": "BackendSecurityPolicy",
+                    "metadata": {"name": k8s_name(f"key-{provider_name}")},
+                    "spec": {
+                        "type": "APIKey",
+                        "apiKey": {"secretRef": {"name": k8s_name(provider_env(provider))}},
+                        "targetRefs": [
+                            {
+                                "group": "aigateway.envoyproxy.io",
+                                "kind": "AIServiceBackend",
+                                "name": k8s_name(f"model-{m}"),
+                            }
+                            for m in lowering.models
+                            if policy.models[m].provider == provider_name
+                        ],
+                    },
+                }
+            )
+        documents.append(_retry_policy(triggers, max(len(l.models) for l in lowering.lanes.values())))
+        text = header.comment() + yaml.safe_dump_all(documents, sort_keys=False, width=100)
+        return {"envoy-ai-gateway.yaml": text}
+
+
+def _prefix(policy, name: str) -> str:
+    path = urlsplit(policy.providers[policy.models[name].provider].base_url).path.rstrip("/")
+    return path or "/"
+
+
+def _ref(lowering: Lowering, model: str, priority: int, weight: int) -> dict[str, Any]:
+    return {
+        "name": k8s_name(f"model-{model}"),
+        "modelNameOverride": lowering.policy.models[model].upstream_model,
+        "priority": priority,
+        "weight": weight,
+    }
+
+
+def _retry_policy(triggers: set[str], attempts: int) -> dict[str, Any]:
+    on: dict[str, Any] = {"triggers": []}
+    codes = []
+    if "5xx" in triggers:
+        on["triggers"].append("5xx")
+    if "connection-error" in triggers:
+        on["triggers"] += ["connect-failure", "reset"]
+    if "429" in triggers:
+        on["triggers"].append("retriable-status-codes")
+        codes.append(429)
+    if codes:
+        on["httpStatusCodes"] = codes
+    return {
+        "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+        "kind": "BackendTrafficPolicy",
+        "metadata": {"name": "routectl-failover"},
+        "spec": {
+            "targetRefs": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "routectl"}
+            ],
+            "retry": {"numRetries": max(0, attempts - 1), "retryOn": on},
+        },
+    }
