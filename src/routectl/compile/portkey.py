@@ -167,7 +167,7 @@ def _lane(lowering: Lowering, lane: Lane) -> dict[str, Any]:
     codes = sorted({code for t in lane.triggers for code in STATUS_CODES.get(t, [])})
     arms = [_chain(lowering, arm.chain, codes) for arm in lane.arms]
     if len(arms) == 1:
-        return {"name": lane.name, **arms[0]}
+        return {**arms[0], "name": lane.name}
     for arm, info in zip(arms, lane.arms, strict=True):
         arm["weight"] = round(info.fraction, 6)
     return {"name": lane.name, "strategy": {"mode": "loadbalance"}, "targets": arms}
