@@ -134,6 +134,8 @@ class LiteLLM(Target):
         for name in lowering.models:
             model_list.append(deployment(model_group(name), name))
         config = {
+            # Config-file mode: one master key from the environment, no database.
+            "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
             "model_list": model_list,
             "router_settings": {
                 "routing_strategy": "simple-shuffle",
