@@ -44,7 +44,13 @@ def tensorzero_python() -> Path:
 
 def portkey_entry() -> Path:
     return peer(
-        PEERS / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js",
+        PEERS
+        / "portkey"
+        / "node_modules"
+        / "@portkey-ai"
+        / "gateway"
+        / "build"
+        / "start-server.js",
         "Portkey gateway (npm @portkey-ai/gateway)",
     )
 

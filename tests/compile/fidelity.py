@@ -3,8 +3,9 @@ through the gateway and through the core evaluator, and what reached the upstrea
 
 The policy is the three-tier example with every provider pointed at one mock
 upstream (``{mock}/{provider}``), without its team-matched route (no target
-compiles team matching), consumers and rate limits. Each request carries a marker in its prompt so the
-upstream attempt it caused can be found in the mock's records.
+compiles team matching), consumers and rate limits. Each request carries a
+marker in its prompt so the upstream attempt it caused can be found in the
+mock's records.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.responses import JSONResponse
+from tests.gateway.mock_upstream import MockUpstream
 
 from routectl.cli.common import load_policy
 from routectl.compile import compile_policy
@@ -26,7 +28,6 @@ from routectl.compile.target import Header
 from routectl.core.evaluator import decide
 from routectl.core.policy import Policy
 from routectl.core.request import Request
-from tests.gateway.mock_upstream import MockUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "policies" / "three-tier"
@@ -81,7 +82,9 @@ def marker() -> str:
 
 
 def expected(policy: Policy, intent: str | None, classification: str | None, request_id: str):
-    return decide(policy, Request(intent=intent, classification=classification, request_id=request_id))
+    return decide(
+        policy, Request(intent=intent, classification=classification, request_id=request_id)
+    )
 
 
 def upstream_model_names(policy: Policy) -> dict[tuple[str, str], str]:
@@ -114,7 +117,9 @@ class RecordingUpstream(MockUpstream):
             behaviour.received.clear()
 
 
-def attempts(mock: RecordingUpstream, policy: Policy, history: bool = False) -> dict[str, list[str]]:
+def attempts(
+    mock: RecordingUpstream, policy: Policy, history: bool = False
+) -> dict[str, list[str]]:
     """marker -> the routectl models its request reached, in arrival order."""
     names = upstream_model_names(policy)
     seen: dict[str, list[str]] = {}
@@ -134,7 +139,9 @@ def within_band(counts: Counter, expected_share: dict[str, float], total: int) -
         mean = total * share
         sigma = math.sqrt(total * share * (1 - share))
         if abs(counts.get(model, 0) - mean) > 3 * sigma + 1e-9:
-            problems.append(f"{model}: {counts.get(model, 0)} of {total}, expected {mean:.0f}±{3 * sigma:.0f}")
+            problems.append(
+                f"{model}: {counts.get(model, 0)} of {total}, expected {mean:.0f}±{3 * sigma:.0f}"
+            )
     return problems
 
 
@@ -170,7 +177,10 @@ class Fidelity:
     def _send(self, requests: list[tuple[str | None, str | None]]) -> list[Sent]:
         batch = [(i, c, marker()) for i, c in requests]
         results = self.send(batch)
-        out = [Sent(i, c, m, status, answered) for (i, c, m), (status, answered) in zip(batch, results, strict=True)]
+        out = [
+            Sent(i, c, m, status, answered)
+            for (i, c, m), (status, answered) in zip(batch, results, strict=True)
+        ]
         self.sent.extend(out)
         return out
 
@@ -196,7 +206,9 @@ class Fidelity:
             got = seen.get(sent.marker, [])
             if not decision.routable:
                 if sent.status == 200 or got:
-                    problems.append(f"{sent.intent}/{sent.classification}: unroutable, got {sent.status} {got}")
+                    problems.append(
+                        f"{sent.intent}/{sent.classification}: unroutable, got {sent.status} {got}"
+                    )
                 continue
             if sent.status != 200 or got != [decision.primary]:
                 problems.append(
@@ -204,7 +216,9 @@ class Fidelity:
                     f"got {sent.status} {got}"
                 )
             elif sent.answered is not None and sent.answered != decision.primary:
-                problems.append(f"{sent.intent}/{sent.classification}: gateway says {sent.answered}")
+                problems.append(
+                    f"{sent.intent}/{sent.classification}: gateway says {sent.answered}"
+                )
         assert not problems, "\n".join(problems)
         assert len(results) > len(self.lowering.lanes)
 
@@ -224,7 +238,9 @@ class Fidelity:
         assert sum(first.values()) == total, (sum(first.values()), total)
         plan_shares = {arm.primary: arm.fraction for arm in lane.arms}
         # The core's own draw over the same request ids lands in the same band.
-        core = Counter(expected(self.policy, intent, classification, s.marker).primary for s in results)
+        core = Counter(
+            expected(self.policy, intent, classification, s.marker).primary for s in results
+        )
         assert not within_band(core, plan_shares, total), core
         problems = within_band(first, plan_shares, total)
         assert not problems, problems
@@ -246,7 +262,11 @@ class Fidelity:
                 walk.append(model)
                 if self.policy.models[model].provider != provider:
                     break
-            if len(walk) < 2 or len(walk) == len(chain) and self.policy.models[walk[-1]].provider == provider:
+            if (
+                len(walk) < 2
+                or len(walk) == len(chain)
+                and self.policy.models[walk[-1]].provider == provider
+            ):
                 continue
             self.mock.reset()
             self.mock[provider].mode = mode

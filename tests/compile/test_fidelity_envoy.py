@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
 from tests.compile.conftest import envoy_binary, stop, wait_for_port
 from tests.compile.fidelity import (
     Fidelity,
@@ -32,13 +31,27 @@ def envoy(tmp_path_factory):
         port = free_port()
         # The listener port is a deployment choice; the compiled default is 10000.
         config = root / "envoy.yaml"
-        config.write_text(compiled.files["envoy.yaml"].replace("port_value: 10000", f"port_value: {port}"))
-        check = subprocess.run([binary, "--mode", "validate", "-c", config], capture_output=True, text=True)
+        config.write_text(
+            compiled.files["envoy.yaml"].replace("port_value: 10000", f"port_value: {port}")
+        )
+        check = subprocess.run(
+            [binary, "--mode", "validate", "-c", config], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         log = root / "envoy.log"
         process = subprocess.Popen(
-            [binary, "-c", config, "--disable-hot-restart", "--base-id", str(port), "-l", "warning",
-             "--concurrency", "2"],
+            [
+                binary,
+                "-c",
+                config,
+                "--disable-hot-restart",
+                "--base-id",
+                str(port),
+                "-l",
+                "warning",
+                "--concurrency",
+                "2",
+            ],
             env={**os.environ, **key_env(compiled.policy)},
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
@@ -104,8 +117,11 @@ def test_routing_features_lifted_from_the_body(envoy):
     # A client cannot pick a lane itself: the selector overwrites x-routectl-lane.
     response = envoy.client.post(
         "/v1/chat/completions",
-        headers={"x-routectl-lane": "zero-retention.confidential", "x-routectl-intent": "analysis",
-                 "x-routectl-classification": "public"},
+        headers={
+            "x-routectl-lane": "zero-retention.confidential",
+            "x-routectl-intent": "analysis",
+            "x-routectl-classification": "public",
+        },
         json={"model": "any", "messages": [{"role": "user", "content": marker}]},
     )
     assert response.headers["x-routectl-model"] == decision.primary

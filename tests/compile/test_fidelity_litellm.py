@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.compile.conftest import litellm_python, stop, wait_for_port
 from tests.compile.fidelity import (
     Fidelity,
@@ -68,8 +67,17 @@ def proxy(compiled_dir, upstream):
     port = free_port()
     log = out.parent / "litellm.log"
     process = subprocess.Popen(
-        [python.parent / "litellm", "--config", out / "config.yaml", "--host", "127.0.0.1",
-         "--port", str(port), "--num_workers", "1"],
+        [
+            python.parent / "litellm",
+            "--config",
+            out / "config.yaml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
         env=litellm_env(compiled),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -182,7 +190,9 @@ def test_proxy_names_the_deployment_and_reads_body_metadata(proxy):
     lane = proxy.lowering.lane_for("analysis", "public")
     assert response.status_code == 200
     assert response.headers["x-litellm-model-id"] == lane
-    assert attempts(proxy.mock, proxy.policy)[marker] == [proxy.lowering.lanes[lane].arms[0].primary]
+    assert attempts(proxy.mock, proxy.policy)[marker] == [
+        proxy.lowering.lanes[lane].arms[0].primary
+    ]
 
 
 def test_no_classification_reaches_a_forbidden_upstream(litellm):

@@ -11,8 +11,6 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
-
-from routectl.compile.portkey import CONFIG_SCHEMA
 from tests.compile.conftest import peer, portkey_entry, stop, wait_for_port
 from tests.compile.fidelity import (
     Fidelity,
@@ -23,6 +21,8 @@ from tests.compile.fidelity import (
     key_env,
 )
 from tests.gateway.servers import ServerThread, free_port
+
+from routectl.compile.portkey import CONFIG_SCHEMA
 
 LOOPBACK = Path(__file__).parent / "peers" / "loopback.js"
 
@@ -47,8 +47,15 @@ def portkey(tmp_path_factory):
         log = root / "portkey.log"
         process = subprocess.Popen(
             # The config travels in a header; Node's default 16 KiB header limit is too small.
-            [node, "--max-http-header-size=1048576", "-r", str(LOOPBACK), str(entry),
-             f"--port={port}", "--headless"],
+            [
+                node,
+                "--max-http-header-size=1048576",
+                "-r",
+                str(LOOPBACK),
+                str(entry),
+                f"--port={port}",
+                "--headless",
+            ],
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             cwd=root,
@@ -59,10 +66,15 @@ def portkey(tmp_path_factory):
 
             def send_one(item):
                 intent, classification, marker = item
-                metadata = {k: v for k, v in (("intent", intent), ("classification", classification)) if v}
+                metadata = {
+                    k: v for k, v in (("intent", intent), ("classification", classification)) if v
+                }
                 response = client.post(
                     "/v1/chat/completions",
-                    headers={"x-portkey-config": config, "x-portkey-metadata": json.dumps(metadata)},
+                    headers={
+                        "x-portkey-config": config,
+                        "x-portkey-metadata": json.dumps(metadata),
+                    },
                     json={"model": "any", "messages": [{"role": "user", "content": marker}]},
                 )
                 return response.status_code, None
@@ -80,10 +92,14 @@ def portkey(tmp_path_factory):
 
 
 def test_listens_on_loopback_only(portkey):
-    out = subprocess.run(["ss", "-ltnH", f"sport = :{portkey.port}"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{portkey.port}"], capture_output=True, text=True
+    )
     if out.returncode != 0:
         pytest.skip("ss is not available")
-    addresses = {line.split()[3].rsplit(":", 1)[0] for line in out.stdout.splitlines() if line.strip()}
+    addresses = {
+        line.split()[3].rsplit(":", 1)[0] for line in out.stdout.splitlines() if line.strip()
+    }
     assert addresses == {"127.0.0.1"}, out.stdout
 
 
@@ -122,7 +138,9 @@ def test_last_used_option_names_the_target(portkey):
     lane = portkey.lowering.lane_for("analysis", "public")
     position = list(portkey.lowering.lanes).index(lane)
     assert index.startswith(f"config.targets[{position}]")
-    assert attempts(portkey.mock, portkey.policy)[marker] == [portkey.lowering.lanes[lane].arms[0].primary]
+    assert attempts(portkey.mock, portkey.policy)[marker] == [
+        portkey.lowering.lanes[lane].arms[0].primary
+    ]
 
 
 def test_no_classification_reaches_a_forbidden_upstream(portkey):

@@ -8,9 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tests.compile.conftest import stop, tensorzero_python
-from tests.compile.fidelity import Fidelity, RecordingUpstream, compile_for, fidelity_policy, key_env
+from tests.compile.fidelity import (
+    Fidelity,
+    RecordingUpstream,
+    compile_for,
+    fidelity_policy,
+    key_env,
+)
 from tests.gateway.servers import ServerThread
 
 WORKER = Path(__file__).parent / "peers" / "tensorzero_worker.py"

@@ -76,7 +76,10 @@ def register(app: typer.Typer) -> None:
     def compile_cmd(
         paths: list[str] = typer.Argument(None, help="Policy directories or manifest files."),
         target_name: str = typer.Option(
-            None, "--target", "-t", help="litellm, portkey, envoy, tensorzero, kong, envoy-ai-gateway."
+            None,
+            "--target",
+            "-t",
+            help="litellm, portkey, envoy, tensorzero, kong, envoy-ai-gateway.",
         ),
         out_dir: Path = typer.Option(None, "--output", "-o", help="Write the files here."),
         allow_approximate: bool = typer.Option(

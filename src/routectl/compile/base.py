@@ -45,7 +45,7 @@ class Support(StrEnum):
 # The policy features a target must take a position on, and what each means.
 FEATURES: dict[str, str] = {
     "match.intents": "routes selected by the request's intent",
-    "match.classifications": "routes selected by data classification; lanes hold only allowed models",
+    "match.classifications": "routes selected by data classification (lanes hold allowed models only)",
     "match.languages": "routes selected by the request's language",
     "match.consumers": "routes selected by the calling consumer",
     "match.teams": "routes selected by the caller's team",
@@ -116,9 +116,7 @@ class Finding:
 
     def message(self) -> str:
         what = (
-            "cannot express"
-            if self.level.support is Support.unsupported
-            else "only approximates"
+            "cannot express" if self.level.support is Support.unsupported else "only approximates"
         )
         return (
             f"{self.usage.location}: {self.target} {what} {self.usage.feature} "
@@ -215,7 +213,7 @@ def _route_features(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
     if several:
         for trigger in spec.fallback.on:
             yield _located(doc, f"fallback.on.{trigger.value}", "spec", "fallback")
-        if not _STANDARD_TRIGGERS <= {t.value for t in spec.fallback.on}:
+        if not {t.value for t in spec.fallback.on} >= _STANDARD_TRIGGERS:
             yield _located(doc, "fallback.on.subset", "spec", "fallback")
     if spec.shadows:
         yield _located(doc, "shadows", "spec", "shadows")
@@ -324,7 +322,9 @@ def lower(policy: Policy) -> Lowering:
                 if name in lanes:
                     name = f"{name}.{intent or 'default'}"
                 by_key[key] = name
-                lanes[name] = Lane(name, route_plan.route, classification, arms, route_plan.triggers)
+                lanes[name] = Lane(
+                    name, route_plan.route, classification, arms, route_plan.triggers
+                )
             selectors.append(Selector(intent, classification, name))
     models = tuple(sorted({m for lane in lanes.values() for m in lane.models}))
     return Lowering(policy, lanes, selectors, models)

@@ -102,9 +102,7 @@ class Envoy(Target):
             else:
                 action["weighted_clusters"] = {"clusters": clusters}
             longest = max(len(arm.chain) for arm in lane.arms)
-            timeout = max(
-                model_and_provider(policy, m)[1].timeout_seconds for m in lane.models
-            )
+            timeout = max(model_and_provider(policy, m)[1].timeout_seconds for m in lane.models)
             retry_on = []
             if "5xx" in lane.triggers:
                 retry_on.append("5xx")
@@ -229,9 +227,7 @@ class Envoy(Target):
                 ],
             }
             lua = _model_lua(info.upstream_model, provider_env(provider))
-            listeners.append(
-                _listener(f"model.{model}", None, [route], lua, internal=True)
-            )
+            listeners.append(_listener(f"model.{model}", None, [route], lua, internal=True))
         for name in sorted(providers):
             clusters.append(_provider_cluster(policy.providers[name]))
         config = {
@@ -303,8 +299,11 @@ def _provider_cluster(provider) -> dict:
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {
-                            "address": host, "port_value": port}}}}
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": host, "port_value": port}}
+                            }
+                        }
                     ]
                 }
             ],

@@ -33,6 +33,7 @@ from routectl.compile.base import (
 from routectl.compile.target import Header, Target, model_and_provider, provider_env
 
 API = "aigateway.envoyproxy.io/v1beta1"
+MAX_RULES = 15  # AIGatewayRoute spec.rules maxItems
 
 
 def k8s_name(text: str) -> str:
@@ -92,7 +93,11 @@ class EnvoyAIGateway(Target):
                 headers.append({"type": "Exact", "name": INTENT_HEADER, "value": selector.intent})
             if selector.classification is not None:
                 headers.append(
-                    {"type": "Exact", "name": CLASSIFICATION_HEADER, "value": selector.classification}
+                    {
+                        "type": "Exact",
+                        "name": CLASSIFICATION_HEADER,
+                        "value": selector.classification,
+                    }
                 )
             refs = []
             seen = set()
@@ -114,17 +119,27 @@ class EnvoyAIGateway(Target):
             }
             rule["matches"] = [{"headers": headers}] if headers else [{}]
             rules.append(rule)
+        # The CRD allows 15 rules a route; precedence between routes is by match
+        # specificity as within one, so the rules are split in their order.
+        chunks = [rules[i : i + MAX_RULES] for i in range(0, len(rules), MAX_RULES)]
+        route_names = [f"routectl-{i}" for i in range(len(chunks))]
         documents: list[dict[str, Any]] = [
             {
                 "apiVersion": API,
                 "kind": "AIGatewayRoute",
-                "metadata": {"name": "routectl"},
+                "metadata": {"name": name},
                 "spec": {
-                    "parentRefs": [{"name": "routectl", "kind": "Gateway",
-                                    "group": "gateway.networking.k8s.io"}],
-                    "rules": rules,
+                    "parentRefs": [
+                        {
+                            "name": "routectl",
+                            "kind": "Gateway",
+                            "group": "gateway.networking.k8s.io",
+                        }
+                    ],
+                    "rules": chunk,
                 },
             }
+            for name, chunk in zip(route_names, chunks, strict=True)
         ]
         providers = sorted({policy.models[m].provider for m in lowering.models})
         for name in lowering.models:
@@ -183,7 +198,8 @@ class EnvoyAIGateway(Target):
                     },
                 }
             )
-        documents.append(_retry_policy(triggers, max(len(l.models) for l in lowering.lanes.values())))
+        longest = max(len(lane.models) for lane in lowering.lanes.values())
+        documents.append(_retry_policy(triggers, longest, route_names))
         text = header.comment() + yaml.safe_dump_all(documents, sort_keys=False, width=100)
         return {"envoy-ai-gateway.yaml": text}
 
@@ -202,7 +218,7 @@ def _ref(lowering: Lowering, model: str, priority: int, weight: int) -> dict[str
     }
 
 
-def _retry_policy(triggers: set[str], attempts: int) -> dict[str, Any]:
+def _retry_policy(triggers: set[str], attempts: int, routes: list[str]) -> dict[str, Any]:
     on: dict[str, Any] = {"triggers": []}
     codes = []
     if "5xx" in triggers:
@@ -219,8 +235,10 @@ def _retry_policy(triggers: set[str], attempts: int) -> dict[str, Any]:
         "kind": "BackendTrafficPolicy",
         "metadata": {"name": "routectl-failover"},
         "spec": {
+            # Envoy AI Gateway makes an HTTPRoute of the same name for each AIGatewayRoute.
             "targetRefs": [
-                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "routectl"}
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}
+                for name in routes
             ],
             "retry": {"numRetries": max(0, attempts - 1), "retryOn": on},
         },

@@ -91,7 +91,7 @@ class Kong(Target):
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
         services = []
-        for specificity, selector in by_specificity(lowering.selectors):
+        for _, selector in by_specificity(lowering.selectors):
             headers: dict[str, list[str]] = {}
             if selector.intent is not None:
                 headers[INTENT_HEADER] = [selector.intent]
@@ -125,7 +125,9 @@ class Kong(Target):
                 }
             )
         document = {"_format_version": "3.0", "services": services}
-        return {"kong.yaml": header.comment() + yaml.safe_dump(document, sort_keys=False, width=100)}
+        return {
+            "kong.yaml": header.comment() + yaml.safe_dump(document, sort_keys=False, width=100)
+        }
 
 
 def _ai_proxy(lowering: Lowering, lane: Lane) -> dict[str, Any]:
@@ -164,7 +166,9 @@ def _target(lowering: Lowering, name: str, weight: int) -> dict[str, Any]:
         "description": name,
         "auth": {
             "header_name": "Authorization",
-            "header_value": "Bearer {vault://env/" + provider_env(provider).lower().replace("_", "-") + "}",
+            "header_value": "Bearer {vault://env/"
+            + provider_env(provider).lower().replace("_", "-")
+            + "}",
         },
         "model": {
             "provider": "openai",

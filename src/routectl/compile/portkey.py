@@ -137,9 +137,7 @@ def build_config(lowering: Lowering, header: Header | None = None) -> dict[str, 
     groups: dict[tuple[str, str | None], list[str | None]] = {}
     for selector in lowering.selectors:
         if selector.lane is not None:
-            groups.setdefault((selector.lane, selector.classification), []).append(
-                selector.intent
-            )
+            groups.setdefault((selector.lane, selector.classification), []).append(selector.intent)
     conditions = []
     for (lane, classification), intents in groups.items():
         parts: list[dict[str, Any]] = [

@@ -20,7 +20,8 @@ def main() -> None:
     sys.path.insert(0, directory)
     import routectl_lanes
 
-    config = yaml.safe_load(open(f"{directory}/config.yaml"))
+    with open(f"{directory}/config.yaml") as handle:
+        config = yaml.safe_load(handle)
     settings = dict(config["router_settings"])
     router = litellm.Router(model_list=config["model_list"], **settings)
 

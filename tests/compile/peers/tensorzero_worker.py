@@ -16,7 +16,8 @@ PREFIX = "@routectl "
 
 def main() -> None:
     config, lanes_file = sys.argv[1], sys.argv[2]
-    lanes = json.load(open(lanes_file))
+    with open(lanes_file) as handle:
+        lanes = json.load(handle)
     intents, classes = set(lanes["intents"]), set(lanes["classifications"])
     table = {(s["intent"], s["classification"]): s["function"] for s in lanes["selectors"]}
     gateway = TensorZeroGateway.build_embedded(config_file=config)
@@ -24,7 +25,10 @@ def main() -> None:
     for line in sys.stdin:
         out = []
         for intent, classification, marker in json.loads(line):
-            key = (intent if intent in intents else None, classification if classification in classes else None)
+            key = (
+                intent if intent in intents else None,
+                classification if classification in classes else None,
+            )
             function = table[key]
             if function is None:
                 out.append([400, None])
