@@ -45,7 +45,7 @@ class Support(StrEnum):
 # The policy features a target must take a position on, and what each means.
 FEATURES: dict[str, str] = {
     "match.intents": "routes selected by the request's intent",
-    "match.classifications": "routes selected by data classification (lanes hold allowed models only)",
+    "match.classifications": "routes selected by data classification (allowed models only)",
     "match.languages": "routes selected by the request's language",
     "match.consumers": "routes selected by the calling consumer",
     "match.teams": "routes selected by the caller's team",
