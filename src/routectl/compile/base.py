@@ -25,8 +25,11 @@ from enum import StrEnum
 from typing import Any
 
 from routectl.core.evaluator import plan
+from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
+from routectl.core.filters import FILTERS, Scope
 from routectl.core.policy import Policy
 from routectl.core.request import Request
+from routectl.core.strategies import STRATEGIES, strategy_of
 from routectl.loader.yaml_source import Location, SourceDocument
 
 INTENT_HEADER = "x-routectl-intent"
@@ -42,39 +45,58 @@ class Support(StrEnum):
     unsupported = "unsupported"
 
 
-# The policy features a target must take a position on, and what each means.
-FEATURES: dict[str, str] = {
-    "match.intents": "routes selected by the request's intent",
-    "match.classifications": "routes selected by data classification (allowed models only)",
-    "match.languages": "routes selected by the request's language",
-    "match.consumers": "routes selected by the calling consumer",
-    "match.teams": "routes selected by the caller's team",
-    "match.metadata": "routes selected by request metadata",
-    "intent.detection": "intent detected from the prompt (keywords, patterns, language)",
-    "strategy.priority": "first eligible target serves",
-    "strategy.cheapest": "cheapest eligible target serves (order independent of token counts)",
-    "strategy.cheapest.token-dependent": "cheapest order that changes with the input:output mix",
-    "strategy.weighted": "weighted split between targets",
-    "fallback.chain": "ordered fallback chain, per arm",
-    "fallback.on.429": "fail over on 429",
-    "fallback.on.5xx": "fail over on 5xx",
-    "fallback.on.timeout": "fail over on timeout",
-    "fallback.on.connection-error": "fail over on connection errors",
-    "fallback.on.context-length": "fail over on a context-length error",
-    "fallback.on.subset": "failover limited to some of 429, 5xx, timeout, connection errors",
-    "stickyBy.consumer": "weighted or experiment draws sticky by consumer",
-    "stickyBy.session": "weighted or experiment draws sticky by session",
-    "shadows": "shadow copies of a route's traffic",
-    "experiment.live": "live A/B split to a candidate model",
-    "experiment.shadow": "shadow experiment to a candidate model",
-    "constraints.maxCostPerRequest": "per-request cost ceiling (depends on token counts)",
-    "model.languages": "models filtered by the request's language",
-    "consumer.access": "consumer keys and their allowed intents and classifications",
-    "consumer.budget": "monthly consumer budgets",
-    "rateLimits": "provider and model rpm/tpm limits",
-    "provider.timeout": "per-provider request timeout",
-    "provider.credentials.file": "provider API keys read from a file (file:PATH)",
-}
+def _features() -> dict[str, str]:
+    """The policy features a target must take a position on, and what each means.
+
+    Strategies, failover triggers and token-dependent filters come from the
+    core's registries (``core/strategies.py``, ``core/failover.py``,
+    ``core/filters.py``): a strategy or filter declared there is a feature every
+    target must state its support for. Static filters (classification,
+    capabilities, the route's minimum context window) need no entry: the core
+    applies them when it builds the lanes, for every target alike.
+    """
+    out = {
+        "match.intents": "routes selected by the request's intent",
+        "match.classifications": "routes selected by data classification (allowed models only)",
+        "match.languages": "routes selected by the request's language",
+        "match.consumers": "routes selected by the calling consumer",
+        "match.teams": "routes selected by the caller's team",
+        "match.metadata": "routes selected by request metadata",
+        "intent.detection": "intent detected from the prompt (keywords, patterns, language)",
+    }
+    for strategy in STRATEGIES.values():
+        kind = "a weighted draw between targets" if strategy.draws else "targets in order"
+        out[f"strategy.{strategy.name}"] = f"the {strategy.name} strategy ({kind})"
+        if strategy.token_dependent:
+            out[f"strategy.{strategy.name}.token-dependent"] = (
+                f"a {strategy.name} order that changes with the input:output token mix"
+            )
+    out["fallback.chain"] = "ordered fallback chain, per arm"
+    for trigger in FallbackTrigger:
+        out[f"fallback.on.{trigger.value}"] = f"fail over on {trigger.value}"
+    out["fallback.on.subset"] = "failover on only some of the default triggers"
+    for flt in FILTERS:
+        if flt.token_dependent:
+            out[f"filter.{flt.name}"] = f"the {flt.name} filter, checked per request's tokens"
+    out.update(
+        {
+            "model.languages": "models filtered by the request's language",
+            "stickyBy.consumer": "weighted or experiment draws sticky by consumer",
+            "stickyBy.session": "weighted or experiment draws sticky by session",
+            "shadows": "shadow copies of a route's traffic",
+            "experiment.live": "live A/B split to a candidate model",
+            "experiment.shadow": "shadow experiment to a candidate model",
+            "consumer.access": "consumer keys and their allowed intents and classifications",
+            "consumer.budget": "monthly consumer budgets",
+            "rateLimits": "provider and model rpm/tpm limits",
+            "provider.timeout": "per-provider request timeout",
+            "provider.credentials.file": "provider API keys read from a file (file:PATH)",
+        }
+    )
+    return out
+
+
+FEATURES: dict[str, str] = _features()
 
 
 @dataclass(frozen=True)
@@ -144,14 +166,16 @@ def _located(doc: SourceDocument, feature: str, *path: str | int) -> Usage:
     return Usage(feature, doc.locate(*path), f"{doc.kind} {doc.name}")
 
 
-def _cheapest_depends_on_tokens(policy: Policy, names: list[str]) -> bool:
-    """True when two candidates rank differently by input and by output price."""
-    models = [policy.models[n] for n in names if n in policy.models]
-    for i, a in enumerate(models):
-        for b in models[i + 1 :]:
-            if (a.price_input - b.price_input) * (a.price_output - b.price_output) < 0:
-                return True
-    return False
+def _order_depends_on_tokens(policy: Policy, route_name: str) -> bool:
+    """True when the route's strategy ranks two candidates differently for input-heavy and
+    output-heavy requests (its rank is a linear form in the token counts)."""
+    route = next(r for r in policy.routes if r.name == route_name)
+    strategy = strategy_of(route.strategy)
+    names = {m for group in route.targets for m in group.models}
+    models = [policy.models[n] for n in sorted(names)]
+    by_input = strategy.ranked(models, 1_000_000, 0)
+    by_output = strategy.ranked(models, 0, 1_000_000)
+    return [m.name for m in by_input] != [m.name for m in by_output]
 
 
 def used_features(documents: Iterable[SourceDocument], policy: Policy) -> list[Usage]:
@@ -188,7 +212,7 @@ def used_features(documents: Iterable[SourceDocument], policy: Policy) -> list[U
     return out
 
 
-_STANDARD_TRIGGERS = frozenset({"429", "5xx", "timeout", "connection-error"})
+_DEFAULT_TRIGGER_NAMES = frozenset(t.value for t in DEFAULT_TRIGGERS)
 
 
 def _route_features(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
@@ -197,15 +221,11 @@ def _route_features(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
     for name in ("intents", "classifications", "languages", "consumers", "teams", "metadata"):
         if getattr(match, name):
             yield _located(doc, f"match.{name}", "spec", "match", name)
-    yield _located(doc, f"strategy.{spec.strategy}", "spec", "strategy")
-    if spec.strategy == "cheapest":
-        names = [t.model for t in spec.targets if t.model]
-        for target in spec.targets:
-            if target.tier:
-                names.extend(n for n, m in policy.models.items() if m.tier == target.tier)
-        if _cheapest_depends_on_tokens(policy, names):
-            yield _located(doc, "strategy.cheapest.token-dependent", "spec", "strategy")
-    if spec.strategy == "weighted" and spec.sticky_by != "request_id":
+    strategy = strategy_of(spec.strategy)
+    yield _located(doc, f"strategy.{strategy.name}", "spec", "strategy")
+    if strategy.token_dependent and _order_depends_on_tokens(policy, doc.name):
+        yield _located(doc, f"strategy.{strategy.name}.token-dependent", "spec", "strategy")
+    if strategy.draws and spec.sticky_by != "request_id":
         yield _located(doc, f"stickyBy.{spec.sticky_by}", "spec", "stickyBy")
     several = len(spec.targets) > 1 or bool(spec.fallback.chain)
     if spec.fallback.chain:
@@ -213,14 +233,26 @@ def _route_features(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
     if several:
         for trigger in spec.fallback.on:
             yield _located(doc, f"fallback.on.{trigger.value}", "spec", "fallback")
-        if not {t.value for t in spec.fallback.on} >= _STANDARD_TRIGGERS:
+        if not {t.value for t in spec.fallback.on} >= _DEFAULT_TRIGGER_NAMES:
             yield _located(doc, "fallback.on.subset", "spec", "fallback")
     if spec.shadows:
         yield _located(doc, "shadows", "spec", "shadows")
-    if spec.constraints.max_cost_per_request is not None:
-        yield _located(
-            doc, "constraints.maxCostPerRequest", "spec", "constraints", "maxCostPerRequest"
-        )
+    yield from _bounded_filters(doc, policy)
+
+
+def _bounded_filters(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
+    """Token-dependent filters that bound some candidate of the route (lanes are built
+    without token counts, so a target must check these per request or approximate)."""
+    route = next((r for r in policy.routes if r.name == doc.name), None)
+    if route is None:
+        return
+    names = {m for group in route.targets for m in group.models} | set(route.fallback_chain)
+    scope = Scope(policy, route, None, frozenset(), frozenset(), None)
+    for flt in FILTERS:
+        if flt.bound is None:
+            continue
+        if any(flt.bound(policy.models[n], scope) is not None for n in sorted(names)):
+            yield _located(doc, f"filter.{flt.name}", "spec")
 
 
 # --------------------------------------------------------------------------- lanes

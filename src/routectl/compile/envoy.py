@@ -33,7 +33,16 @@ from routectl.compile.base import (
     short_hash,
     unsupported,
 )
-from routectl.compile.target import Header, Target, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import FallbackTrigger
 
 DEFAULT_PORT = 10000
 UNROUTABLE = "-"
@@ -58,29 +67,34 @@ class Envoy(Target):
         "match.teams": unsupported("Envoy has no routectl teams"),
         "match.metadata": unsupported("lanes are selected by intent and classification"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": exact("weighted_clusters"),
         "fallback.chain": exact("endpoint priorities walked by previous_priorities retries"),
-        "fallback.on.429": exact("retriable_status_codes: [429]"),
-        "fallback.on.5xx": exact("retry_on 5xx"),
-        "fallback.on.timeout": exact("per_try_timeout"),
-        "fallback.on.connection-error": exact("retry_on connect-failure, reset"),
-        "fallback.on.context-length": unsupported("Envoy cannot tell a context-length error"),
         "fallback.on.subset": approximate("Envoy's 5xx policy also retries resets and timeouts"),
         "stickyBy.consumer": approximate("weighted_clusters draws per request"),
         "stickyBy.session": approximate("weighted_clusters draws per request"),
         "shadows": approximate("request_mirror_policies would copy, but not per model chain"),
         "experiment.live": exact("one more weighted cluster"),
         "experiment.shadow": unsupported("not compiled"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("Envoy does not authenticate routectl consumers"),
         "consumer.budget": unsupported("Envoy has no budgets"),
         "rateLimits": approximate("not compiled; Envoy's rate limiting needs a service"),
         "provider.timeout": exact("per_try_timeout of the lane, the longest of its chain"),
         "provider.credentials.file": approximate("keys come from the environment (os.getenv)"),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=exact("weighted_clusters"),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact("retriable_status_codes: [429]"),
+                FallbackTrigger.server_error: exact("retry_on 5xx"),
+                FallbackTrigger.timeout: exact("per_try_timeout"),
+                FallbackTrigger.connection_error: exact("retry_on connect-failure, reset"),
+                FallbackTrigger.context_length: unsupported("Envoy cannot tell this error"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def __init__(self, port: int = DEFAULT_PORT) -> None:
@@ -104,13 +118,13 @@ class Envoy(Target):
             longest = max(len(arm.chain) for arm in lane.arms)
             timeout = max(model_and_provider(policy, m)[1].timeout_seconds for m in lane.models)
             retry_on = []
-            if "5xx" in lane.triggers:
+            if FallbackTrigger.server_error in lane.triggers:
                 retry_on.append("5xx")
-            if "connection-error" in lane.triggers:
+            if FallbackTrigger.connection_error in lane.triggers:
                 retry_on += ["connect-failure", "reset", "refused-stream"]
-            if "429" in lane.triggers:
+            if FallbackTrigger.rate_limited in lane.triggers:
                 retry_on.append("retriable-status-codes")
-            if "timeout" in lane.triggers:
+            if FallbackTrigger.timeout in lane.triggers:
                 retry_on.append("gateway-error")
             if longest > 1 and retry_on:
                 action["retry_policy"] = {
@@ -127,7 +141,7 @@ class Envoy(Target):
                     },
                     "host_selection_retry_max_attempts": 3,
                 }
-                if "429" in lane.triggers:
+                if FallbackTrigger.rate_limited in lane.triggers:
                     action["retry_policy"]["retriable_status_codes"] = [429]
             else:
                 action["timeout"] = f"{timeout:g}s"

@@ -30,7 +30,16 @@ from routectl.compile.base import (
     exact,
     unsupported,
 )
-from routectl.compile.target import Header, Target, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import FallbackTrigger
 
 API = "aigateway.envoyproxy.io/v1beta1"
 MAX_RULES = 15  # AIGatewayRoute spec.rules maxItems
@@ -52,31 +61,36 @@ class EnvoyAIGateway(Target):
         "match.teams": unsupported("not compiled"),
         "match.metadata": unsupported("rules are compiled on intent and classification"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": approximate(
-            "arms share priority 0; a failed arm falls to the chain before the other arm"
-        ),
         "fallback.chain": exact("backendRef priorities"),
-        "fallback.on.429": exact("BackendTrafficPolicy retry on 429"),
-        "fallback.on.5xx": exact("BackendTrafficPolicy retry on 5xx"),
-        "fallback.on.timeout": exact("BackendTrafficPolicy per-retry timeout"),
-        "fallback.on.connection-error": exact("BackendTrafficPolicy connect-failure, reset"),
-        "fallback.on.context-length": unsupported("Envoy cannot tell a context-length error"),
         "fallback.on.subset": approximate("one retry policy for every rule"),
         "stickyBy.consumer": approximate("weights drawn per request"),
         "stickyBy.session": approximate("weights drawn per request"),
         "shadows": unsupported("not compiled"),
         "experiment.live": approximate("one more weighted backendRef (see strategy.weighted)"),
         "experiment.shadow": unsupported("not compiled"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("not compiled"),
         "consumer.budget": unsupported("not compiled; QuotaPolicy counts tokens, not USD"),
         "rateLimits": approximate("not compiled"),
         "provider.timeout": exact("rule timeouts.request, the longest of the chain"),
         "provider.credentials.file": approximate("keys come from Kubernetes Secrets"),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=approximate(
+                "arms share priority 0; a failed arm falls to the chain before the other arm"
+            ),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact("BackendTrafficPolicy retry on 429"),
+                FallbackTrigger.server_error: exact("BackendTrafficPolicy retry on 5xx"),
+                FallbackTrigger.timeout: exact("BackendTrafficPolicy per-retry timeout"),
+                FallbackTrigger.connection_error: exact("connect-failure, reset"),
+                FallbackTrigger.context_length: unsupported("Envoy cannot tell this error"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
@@ -221,11 +235,11 @@ def _ref(lowering: Lowering, model: str, priority: int, weight: int) -> dict[str
 def _retry_policy(triggers: set[str], attempts: int, routes: list[str]) -> dict[str, Any]:
     on: dict[str, Any] = {"triggers": []}
     codes = []
-    if "5xx" in triggers:
+    if FallbackTrigger.server_error in triggers:
         on["triggers"].append("5xx")
-    if "connection-error" in triggers:
+    if FallbackTrigger.connection_error in triggers:
         on["triggers"] += ["connect-failure", "reset"]
-    if "429" in triggers:
+    if FallbackTrigger.rate_limited in triggers:
         on["triggers"].append("retriable-status-codes")
         codes.append(429)
     if codes:

@@ -30,13 +30,22 @@ from routectl.compile.base import (
     short_hash,
     unsupported,
 )
-from routectl.compile.target import Header, Target, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import FallbackTrigger
 
 FAILOVER = {
-    "429": ["http_429"],
-    "5xx": ["http_500", "http_502", "http_503", "http_504"],
-    "timeout": ["timeout"],
-    "connection-error": ["error"],
+    FallbackTrigger.rate_limited: ["http_429"],
+    FallbackTrigger.server_error: ["http_500", "http_502", "http_503", "http_504"],
+    FallbackTrigger.timeout: ["timeout"],
+    FallbackTrigger.connection_error: ["error"],
 }
 # The ai-proxy-advanced config fields routectl emits (from Kong's plugin schema), closed.
 AI_PROXY_ADVANCED_FIELDS: dict[str, Any] = {
@@ -62,31 +71,36 @@ class Kong(Target):
         "match.teams": unsupported("not compiled"),
         "match.metadata": unsupported("routes are compiled on intent and classification"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": approximate(
-            "round-robin over the arms; failover stays among the arms, the chain is not reached"
-        ),
         "fallback.chain": exact("priority balancer over the chain"),
-        "fallback.on.429": exact("failover_criteria http_429"),
-        "fallback.on.5xx": approximate("failover_criteria http_500, 502, 503, 504"),
-        "fallback.on.timeout": exact("failover_criteria timeout"),
-        "fallback.on.connection-error": exact("failover_criteria error"),
-        "fallback.on.context-length": unsupported("Kong cannot tell a context-length error"),
         "fallback.on.subset": exact("failover_criteria lists only the named triggers"),
         "stickyBy.consumer": approximate("round-robin, not sticky"),
         "stickyBy.session": approximate("round-robin, not sticky"),
         "shadows": unsupported("not compiled"),
         "experiment.live": approximate("one more round-robin arm (see strategy.weighted)"),
         "experiment.shadow": unsupported("not compiled"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("not compiled; use Kong consumers and ACLs"),
         "consumer.budget": unsupported("not compiled"),
         "rateLimits": approximate("not compiled; use Kong's ai-rate-limiting-advanced"),
         "provider.timeout": exact("balancer read_timeout"),
         "provider.credentials.file": approximate("keys from the environment vault"),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=approximate(
+                "round-robin over the arms; failover stays among the arms, the chain is not reached"
+            ),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact("failover_criteria http_429"),
+                FallbackTrigger.server_error: approximate("http_500, 502, 503, 504"),
+                FallbackTrigger.timeout: exact("failover_criteria timeout"),
+                FallbackTrigger.connection_error: exact("failover_criteria error"),
+                FallbackTrigger.context_length: unsupported("Kong cannot tell this error"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:

@@ -31,7 +31,17 @@ from routectl.compile.base import (
     exact,
     unsupported,
 )
-from routectl.compile.target import Header, Target, chat_url, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    chat_url,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
 
 HOOK_MODULE = "routectl_lanes"
 
@@ -55,23 +65,13 @@ class LiteLLM(Target):
         "match.teams": unsupported("config-file mode has no teams"),
         "match.metadata": unsupported("the hook selects lanes by intent and classification"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": exact("the hook draws the arm by its share"),
         "fallback.chain": exact("fallbacks to single-deployment groups, in order"),
-        "fallback.on.429": exact(),
-        "fallback.on.5xx": exact(),
-        "fallback.on.timeout": exact(),
-        "fallback.on.connection-error": exact(),
-        "fallback.on.context-length": exact("context_window_fallbacks"),
         "fallback.on.subset": approximate("LiteLLM fails over on every retryable error"),
         "stickyBy.consumer": approximate("arms drawn per request, not sticky"),
         "stickyBy.session": approximate("arms drawn per request, not sticky"),
         "shadows": unsupported("LiteLLM has no shadow traffic"),
         "experiment.live": exact("one more weighted arm"),
         "experiment.shadow": unsupported("LiteLLM has no shadow traffic"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("config-file mode: one master key, no per-key rules"),
         "consumer.budget": approximate("config-file mode has no key budgets"),
@@ -80,6 +80,21 @@ class LiteLLM(Target):
         "provider.credentials.file": approximate(
             "LiteLLM reads keys from the environment: export the file's content"
         ),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=exact("the hook draws the arm by its share"),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact(),
+                FallbackTrigger.server_error: exact(),
+                FallbackTrigger.timeout: exact(),
+                FallbackTrigger.connection_error: exact(),
+                FallbackTrigger.context_length: exact("context_window_fallbacks"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
@@ -126,9 +141,9 @@ class LiteLLM(Target):
                 rest = [model_group(m) for m in arm.chain[1:]]
                 if rest:
                     entry = {group: rest}
-                    if lane.triggers & {"429", "5xx", "timeout", "connection-error"}:
+                    if lane.triggers & set(DEFAULT_TRIGGERS):
                         fallbacks.append(entry)
-                    if "context-length" in lane.triggers:
+                    if FallbackTrigger.context_length in lane.triggers:
                         context_fallbacks.append(entry)
             lanes_table[lane.name] = arms
         for name in lowering.models:

@@ -24,13 +24,22 @@ import json
 from typing import Any
 
 from routectl.compile.base import Lane, Lowering, approximate, exact, unsupported
-from routectl.compile.target import Header, Target, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import FallbackTrigger
 
 STATUS_CODES = {
-    "429": [429],
-    "5xx": [500, 502, 503, 504],
-    "timeout": [408, 504],
-    "connection-error": [502, 503],
+    FallbackTrigger.rate_limited: [429],
+    FallbackTrigger.server_error: [500, 502, 503, 504],
+    FallbackTrigger.timeout: [408, 504],
+    FallbackTrigger.connection_error: [502, 503],
 }
 
 _TARGET: dict[str, Any] = {
@@ -99,29 +108,34 @@ class Portkey(Target):
         "match.teams": unsupported("Portkey's open-source gateway has no teams"),
         "match.metadata": unsupported("conditions are compiled on intent and classification"),
         "intent.detection": approximate("callers send the intent in metadata; else the default"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": exact("loadbalance with weights"),
         "fallback.chain": exact("fallback targets, per arm"),
-        "fallback.on.429": exact("on_status_codes 429"),
-        "fallback.on.5xx": approximate("on_status_codes 500, 502, 503, 504"),
-        "fallback.on.timeout": approximate("request_timeout answers 408"),
-        "fallback.on.connection-error": approximate("Portkey answers 502/503 for these"),
-        "fallback.on.context-length": unsupported("Portkey cannot tell a context-length error"),
         "fallback.on.subset": exact("on_status_codes lists only the named triggers"),
         "stickyBy.consumer": approximate("loadbalance draws per request"),
         "stickyBy.session": approximate("loadbalance draws per request"),
         "shadows": unsupported("Portkey has no shadow traffic"),
         "experiment.live": exact("one more weighted target"),
         "experiment.shadow": unsupported("Portkey has no shadow traffic"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("not compiled; Portkey's gateway has no consumers"),
         "consumer.budget": unsupported("Portkey's open-source gateway has no budgets"),
         "rateLimits": unsupported("Portkey's open-source gateway has no rate limits"),
         "provider.timeout": exact("request_timeout per target"),
         "provider.credentials.file": approximate("api_key is expanded by the caller"),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=exact("loadbalance with weights"),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact("on_status_codes 429"),
+                FallbackTrigger.server_error: approximate("on_status_codes 500, 502, 503, 504"),
+                FallbackTrigger.timeout: approximate("request_timeout answers 408"),
+                FallbackTrigger.connection_error: approximate("Portkey answers 502/503 for these"),
+                FallbackTrigger.context_length: unsupported("Portkey cannot tell this error"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from routectl.compile.base import FEATURES, Level, Lowering
+from routectl.core.failover import FallbackTrigger
+from routectl.core.filters import FILTERS
 from routectl.core.policy import ModelInfo, Policy, ProviderInfo
+from routectl.core.strategies import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,28 @@ def chat_url(provider: ProviderInfo) -> str:
 def model_and_provider(policy: Policy, name: str) -> tuple[ModelInfo, ProviderInfo]:
     model = policy.models[name]
     return model, policy.providers[model.provider]
+
+
+def strategy_levels(ordered: Level, drawn: Level, token_mix: Level) -> dict[str, Level]:
+    """A target's support for every strategy the core declares, by what the strategy does:
+    ``ordered`` (targets in a fixed order), ``drawn`` (a weighted draw), ``token_mix`` (an
+    order that depends on the request's tokens, lowered as the order of a zero-token request)."""
+    out = {}
+    for strategy in STRATEGIES.values():
+        out[f"strategy.{strategy.name}"] = drawn if strategy.draws else ordered
+        if strategy.token_dependent:
+            out[f"strategy.{strategy.name}.token-dependent"] = token_mix
+    return out
+
+
+def trigger_levels(levels: dict[FallbackTrigger, Level]) -> dict[str, Level]:
+    """A target's support for every failover trigger the core declares (all must be given)."""
+    missing = [t.value for t in FallbackTrigger if t not in levels]
+    if missing:
+        raise ValueError(f"no support level for failover triggers {missing}")
+    return {f"fallback.on.{t.value}": levels[t] for t in FallbackTrigger}
+
+
+def filter_levels(bounded: Level) -> dict[str, Level]:
+    """A target's support for the core's token-dependent filters."""
+    return {f"filter.{f.name}": bounded for f in FILTERS if f.token_dependent}

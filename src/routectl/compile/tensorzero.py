@@ -21,7 +21,16 @@ import json
 from typing import Any
 
 from routectl.compile.base import Lowering, approximate, exact, unsupported
-from routectl.compile.target import Header, Target, model_and_provider, provider_env
+from routectl.compile.target import (
+    Header,
+    Target,
+    filter_levels,
+    model_and_provider,
+    provider_env,
+    strategy_levels,
+    trigger_levels,
+)
+from routectl.core.failover import FallbackTrigger
 
 
 def function_name(lane: str) -> str:
@@ -69,31 +78,36 @@ class TensorZero(Target):
         "match.teams": unsupported("TensorZero has no routectl teams"),
         "match.metadata": unsupported("functions are compiled per intent and classification"),
         "intent.detection": approximate("the caller names the intent; else the default intent"),
-        "strategy.priority": exact(),
-        "strategy.cheapest": exact("order fixed at compile time by the core"),
-        "strategy.cheapest.token-dependent": approximate("order fixed for a zero-token request"),
-        "strategy.weighted": exact("static experimentation weights"),
         "fallback.chain": approximate(
             "model routing, provider by provider; TensorZero also fails over on 4xx answers"
         ),
-        "fallback.on.429": exact(),
-        "fallback.on.5xx": exact(),
-        "fallback.on.timeout": exact(),
-        "fallback.on.connection-error": exact(),
-        "fallback.on.context-length": approximate("TensorZero fails over on every provider error"),
         "fallback.on.subset": approximate("TensorZero fails over on every provider error"),
         "stickyBy.consumer": approximate("variants are sticky by episode, not consumer"),
         "stickyBy.session": approximate("sticky by episode: send the session as episode_id"),
         "shadows": unsupported("TensorZero has no shadow traffic"),
         "experiment.live": exact("one more weighted variant"),
         "experiment.shadow": unsupported("TensorZero has no shadow traffic"),
-        "constraints.maxCostPerRequest": approximate("applied at compile time, not per request"),
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("not compiled; TensorZero has no routectl consumers"),
         "consumer.budget": unsupported("TensorZero has no budgets"),
         "rateLimits": approximate("not compiled"),
         "provider.timeout": exact("provider timeout_ms"),
         "provider.credentials.file": approximate("keys come from the environment (env::NAME)"),
+        **strategy_levels(
+            ordered=exact("order fixed at compile time by the core"),
+            drawn=exact("static experimentation weights"),
+            token_mix=approximate("order fixed for a zero-token request"),
+        ),
+        **trigger_levels(
+            {
+                FallbackTrigger.rate_limited: exact(),
+                FallbackTrigger.server_error: exact(),
+                FallbackTrigger.timeout: exact(),
+                FallbackTrigger.connection_error: exact(),
+                FallbackTrigger.context_length: approximate("TensorZero fails over on any error"),
+            }
+        ),
+        **filter_levels(approximate("lanes are built without token counts")),
     }
 
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
