@@ -83,6 +83,15 @@ OWNER_OPT = typer.Option(
     None, "--owner", help="Namespace owning the resources (default: git repo + policy path)."
 )
 REF_OPT = typer.Option(None, "--ref", help="Read the manifests at this git revision.")
+WRITE_CONFIG_OPT = typer.Option(
+    None,
+    "--write-config",
+    help="Config-file gateways: write the --target's compiled files to this directory.",
+)
+RELOAD_OPT = typer.Option(None, "--reload-cmd", help="With --write-config: run after writing.")
+APPROX_OPT = typer.Option(
+    False, "--allow-approximate", help="With --write-config: compile approximations."
+)
 
 
 def _locator(gateway: str | None, store: str) -> str:
@@ -172,8 +181,21 @@ def register(app: typer.Typer) -> None:
         ),
         owner: str = OWNER_OPT,
         ref: str = REF_OPT,
+        write_config: str = WRITE_CONFIG_OPT,
+        allow_approximate: bool = APPROX_OPT,
     ) -> None:
         """Show what apply would change on the gateway, in dependency order."""
+        if write_config is not None:
+            from routectl.cli import config_file_cmd
+
+            config_file_cmd.run(
+                path,
+                target,
+                write_config,
+                apply=False,
+                allow_approximate=allow_approximate,
+                detailed_exitcode=detailed_exitcode,
+            )
         with one_line_errors():
             locator = _locator(gateway, store)
             desired, the_owner, source = _desired(path, ref, owner)
@@ -212,8 +234,24 @@ def register(app: typer.Typer) -> None:
         target: list[str] = typer.Option([], "--target", help="Only KIND/NAME (glob ok)."),
         exclude: list[str] = typer.Option([], "--exclude", help="Leave out KIND/NAME."),
         output_format: Format = typer.Option(Format.text, "--format"),
+        write_config: str = WRITE_CONFIG_OPT,
+        reload_cmd: str = RELOAD_OPT,
+        allow_approximate: bool = APPROX_OPT,
     ) -> None:
         """Apply the manifests (or a saved plan) to the gateway, atomically."""
+        if write_config is not None:
+            from routectl.cli import config_file_cmd
+
+            config_file_cmd.run(
+                source,
+                target,
+                write_config,
+                apply=True,
+                reload_cmd=reload_cmd,
+                gateway=gateway,
+                allow_approximate=allow_approximate,
+            )
+            raise typer.Exit(Exit.OK)
         with one_line_errors():
             from_file = looks_like_plan_file(source)
             if from_file:
