@@ -1,7 +1,8 @@
-"""apply --target litellm --write-config: a LiteLLM proxy converges; a second apply changes nothing."""
+"""apply --target litellm --write-config: the proxy converges; a second apply changes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.compile.conftest import litellm_python
 from tests.compile.fidelity import fidelity_policy, key_env
 from tests.gateway.servers import free_port
@@ -43,7 +43,8 @@ def test_apply_converges_and_second_apply_changes_nothing(tmp_path):
         ),
     }
     config_dir, pidfile, port = tmp_path / "litellm", tmp_path / "litellm.pid", free_port()
-    reload_cmd = f"{sys.executable} {RESTART} {litellm} {pidfile} {config_dir} {port} {tmp_path / 'litellm.log'}"
+    log = tmp_path / "litellm.log"
+    reload_cmd = f"{sys.executable} {RESTART} {litellm} {pidfile} {config_dir} {port} {log}"
     args = [
         str(policy),
         "--target",
@@ -93,10 +94,8 @@ def test_apply_converges_and_second_apply_changes_nothing(tmp_path):
         )
     finally:
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 def test_write_config_needs_one_compile_target(tmp_path):
