@@ -266,3 +266,24 @@ def test_envoy_validates_every_compiled_example(tmp_path, portable):
             [binary, "--mode", "validate", "-c", config], capture_output=True, text=True
         )
         assert check_run.returncode == 0, check_run.stdout[-2000:]
+
+
+def test_an_unknown_intent_routed_unlike_a_missing_one_is_reported(tmp_path):
+    """Gateways select a lane for an unknown intent as for a missing one (the default
+    intent); when the core routes the two differently, compile says so, located."""
+    import shutil
+
+    policy = tmp_path / "policy"
+    shutil.copytree(next(e for e in EXAMPLES if e.name == "three-tier"), policy)
+    routes = policy / "routes.yaml"
+    routes.write_text(
+        routes.read_text().replace(
+            "  order: 100\n  match:\n    classifications: [internal, public]",
+            "  order: 100\n  match:\n    intents: [chat]\n    classifications: [internal, public]",
+        )
+    )
+    result = run("compile", str(policy), "--target", "litellm", "--format", "json")
+    features = {(f["feature"], Path(f["file"]).name) for f in json.loads(result.stdout)["errors"]}
+    assert ("intent.unknown", "intents.yaml") in features
+    plain = run("compile", str(EXAMPLES[-1]), "--target", "litellm", "--format", "json")
+    assert "intent.unknown" not in {f["feature"] for f in json.loads(plain.stdout)["errors"]}

@@ -63,6 +63,7 @@ def _features() -> dict[str, str]:
         "match.teams": "routes selected by the caller's team",
         "match.metadata": "routes selected by request metadata",
         "intent.detection": "intent detected from the prompt (keywords, patterns, language)",
+        "intent.unknown": "an unknown intent routed unlike a missing one (which gets the default)",
     }
     for strategy in STRATEGIES.values():
         kind = "a weighted draw between targets" if strategy.draws else "targets in order"
@@ -188,6 +189,8 @@ def used_features(documents: Iterable[SourceDocument], policy: Policy) -> list[U
             detect = spec.detect
             if detect.keywords or detect.regex or detect.languages:
                 out.append(_located(doc, "intent.detection", "spec", "detect"))
+            if spec.default and _unknown_unlike_missing(policy):
+                out.append(_located(doc, "intent.unknown", "spec", "default"))
         elif kind == "Route":
             out.extend(_route_features(doc, policy))
         elif kind == "Experiment" and spec.enabled:
@@ -210,6 +213,29 @@ def used_features(documents: Iterable[SourceDocument], policy: Policy) -> list[U
             if kind == "Model" and spec.languages:
                 out.append(_located(doc, "model.languages", "spec", "languages"))
     return out
+
+
+# Not a valid Intent name (names are lowercase): stands for any intent the policy lacks.
+_UNKNOWN_INTENT = "?"
+
+
+def _unknown_unlike_missing(policy: Policy) -> bool:
+    """Whether some classification routes an unknown intent unlike a missing one.
+
+    Lanes are selected with unknown intents folded into missing ones (a missing
+    intent gets the default intent; an unknown one matches only routes that
+    name no intent). When the two differ, targets only approximate it.
+    """
+    for classification in [*policy.classifications, None]:
+        missing = plan(policy, Request(intent=None, classification=classification))
+        unknown = plan(policy, Request(intent=_UNKNOWN_INTENT, classification=classification))
+        if (missing.route, missing.arms, missing.unroutable_reason) != (
+            unknown.route,
+            unknown.arms,
+            unknown.unroutable_reason,
+        ):
+            return True
+    return False
 
 
 _DEFAULT_TRIGGER_NAMES = frozenset(t.value for t in DEFAULT_TRIGGERS)

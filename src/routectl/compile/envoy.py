@@ -66,6 +66,7 @@ class Envoy(Target):
         "match.consumers": unsupported("Envoy has no routectl consumers"),
         "match.teams": unsupported("Envoy has no routectl teams"),
         "match.metadata": unsupported("lanes are selected by intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
         "fallback.chain": exact("endpoint priorities walked by previous_priorities retries"),
         "fallback.on.subset": approximate("Envoy's 5xx policy also retries resets and timeouts"),

@@ -60,6 +60,7 @@ class EnvoyAIGateway(Target):
         "match.consumers": unsupported("not compiled"),
         "match.teams": unsupported("not compiled"),
         "match.metadata": unsupported("rules are compiled on intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
         "fallback.chain": exact("backendRef priorities"),
         "fallback.on.subset": approximate("one retry policy for every rule"),

@@ -70,6 +70,7 @@ class Kong(Target):
         "match.consumers": unsupported("not compiled"),
         "match.teams": unsupported("not compiled"),
         "match.metadata": unsupported("routes are compiled on intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
         "fallback.chain": exact("priority balancer over the chain"),
         "fallback.on.subset": exact("failover_criteria lists only the named triggers"),

@@ -64,6 +64,7 @@ class LiteLLM(Target):
         "match.consumers": unsupported("config-file mode has no consumers"),
         "match.teams": unsupported("config-file mode has no teams"),
         "match.metadata": unsupported("the hook selects lanes by intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("callers send x-routectl-intent; else the default intent"),
         "fallback.chain": exact("fallbacks to single-deployment groups, in order"),
         "fallback.on.subset": approximate("LiteLLM fails over on every retryable error"),

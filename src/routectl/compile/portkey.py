@@ -107,6 +107,7 @@ class Portkey(Target):
         "match.consumers": unsupported("Portkey's open-source gateway has no consumers"),
         "match.teams": unsupported("Portkey's open-source gateway has no teams"),
         "match.metadata": unsupported("conditions are compiled on intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("callers send the intent in metadata; else the default"),
         "fallback.chain": exact("fallback targets, per arm"),
         "fallback.on.subset": exact("on_status_codes lists only the named triggers"),

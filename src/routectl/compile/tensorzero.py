@@ -77,6 +77,7 @@ class TensorZero(Target):
         "match.consumers": unsupported("TensorZero has no routectl consumers"),
         "match.teams": unsupported("TensorZero has no routectl teams"),
         "match.metadata": unsupported("functions are compiled per intent and classification"),
+        "intent.unknown": approximate("an unknown intent is selected as a missing one"),
         "intent.detection": approximate("the caller names the intent; else the default intent"),
         "fallback.chain": approximate(
             "model routing, provider by provider; TensorZero also fails over on 4xx answers"
