@@ -287,3 +287,45 @@ def test_an_unknown_intent_routed_unlike_a_missing_one_is_reported(tmp_path):
     assert ("intent.unknown", "intents.yaml") in features
     plain = run("compile", str(EXAMPLES[-1]), "--target", "litellm", "--format", "json")
     assert "intent.unknown" not in {f["feature"] for f in json.loads(plain.stdout)["errors"]}
+
+
+def test_unroutable_requests_reach_no_upstream_on_kong_and_envoy_ai_gateway(tmp_path):
+    """Without the catch-all route, unclassified requests are unroutable: header-matching
+    targets must stop them rather than let a less specific rule route them."""
+    import shutil
+
+    policy = tmp_path / "policy"
+    shutil.copytree(next(e for e in EXAMPLES if e.name == "three-tier"), policy)
+    routes = policy / "routes.yaml"
+    docs = routes.read_text().split("\n---\n")
+    routes.write_text("\n---\n".join(d for d in docs if "zero-retention" not in d))
+    lowering = lower(load_policy([str(policy)]).policy)
+    blocked = {(s.intent, s.classification) for s in lowering.selectors if s.lane is None}
+    assert blocked
+
+    files = target("envoy-ai-gateway").render(lowering, _header())
+    seen = set()
+    for doc in yaml.safe_load_all(files["envoy-ai-gateway.yaml"]):
+        if doc["kind"] == "AIGatewayRoute":
+            _crd_validator(CRDS["AIGatewayRoute"]).validate(doc)
+            for rule in doc["spec"]["rules"]:
+                if rule["backendRefs"][0]["name"] == "routectl-unroutable":
+                    values = {
+                        h["name"]: h["value"] for m in rule["matches"] for h in m.get("headers", [])
+                    }
+                    seen.add(
+                        (values.get("x-routectl-intent"), values.get("x-routectl-classification"))
+                    )
+    assert seen == blocked
+
+    kong = yaml.safe_load(target("kong").render(lowering, _header())["kong.yaml"])
+    terminated = [
+        s for s in kong["services"] if s["routes"][0]["plugins"][0]["name"] == "request-termination"
+    ]
+    assert len(terminated) == len(blocked)
+
+
+def _header():
+    from routectl.compile.target import Header
+
+    return Header("policy", "none", "test")

@@ -97,10 +97,24 @@ class EnvoyAIGateway(Target):
     def render(self, lowering: Lowering, header: Header) -> dict[str, str]:
         policy = lowering.policy
         rules = []
+        unroutable = False
         triggers: set[str] = set()
         for _, selector in by_specificity(lowering.selectors):
             if selector.lane is None:
-                continue  # no rule: the gateway answers 404 when nothing else matches
+                # A less specific rule would catch it: send it where nothing listens.
+                unroutable = True
+                rules.append(
+                    {
+                        "name": k8s_name(
+                            f"{selector.intent or 'any'}-{selector.classification or 'any'}"
+                        ),
+                        "backendRefs": [{"name": UNROUTABLE, "priority": 0, "weight": 1}],
+                        "matches": [{"headers": _headers(selector)}]
+                        if _headers(selector)
+                        else [{}],
+                    }
+                )
+                continue
             lane = lowering.lanes[selector.lane]
             triggers |= lane.triggers
             headers = []
@@ -173,6 +187,8 @@ class EnvoyAIGateway(Target):
                     },
                 }
             )
+        if unroutable:
+            documents += _unroutable_backend()
         for provider_name in providers:
             provider = policy.providers[provider_name]
             url = urlsplit(provider.base_url)
@@ -217,6 +233,46 @@ class EnvoyAIGateway(Target):
         documents.append(_retry_policy(triggers, longest, route_names))
         text = header.comment() + yaml.safe_dump_all(documents, sort_keys=False, width=100)
         return {"envoy-ai-gateway.yaml": text}
+
+
+UNROUTABLE = "routectl-unroutable"
+
+
+def _headers(selector) -> list[dict[str, str]]:
+    headers = []
+    if selector.intent is not None:
+        headers.append({"type": "Exact", "name": INTENT_HEADER, "value": selector.intent})
+    if selector.classification is not None:
+        headers.append(
+            {"type": "Exact", "name": CLASSIFICATION_HEADER, "value": selector.classification}
+        )
+    return headers
+
+
+def _unroutable_backend() -> list[dict[str, Any]]:
+    """Where unroutable requests go: a backend on a closed loopback port (no upstream sees
+    them; the gateway answers 503). Envoy AI Gateway has no direct response for a rule."""
+    return [
+        {
+            "apiVersion": API,
+            "kind": "AIServiceBackend",
+            "metadata": {"name": UNROUTABLE},
+            "spec": {
+                "schema": {"name": "OpenAI"},
+                "backendRef": {
+                    "name": UNROUTABLE,
+                    "kind": "Backend",
+                    "group": "gateway.envoyproxy.io",
+                },
+            },
+        },
+        {
+            "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+            "kind": "Backend",
+            "metadata": {"name": UNROUTABLE},
+            "spec": {"endpoints": [{"ip": {"address": "127.0.0.1", "port": 9}}]},
+        },
+    ]
 
 
 def _prefix(policy, name: str) -> str:
