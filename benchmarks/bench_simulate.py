@@ -137,7 +137,6 @@ def naive_loop(sample: int) -> float:
     return len(requests) / (time.perf_counter() - started)
 
 
-
 KEYED_POLICY = """
 apiVersion: routectl.dev/v1
 kind: Provider

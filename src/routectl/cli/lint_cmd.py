@@ -26,7 +26,7 @@ from routectl.lint.formats import Format, github, json_report, junit, sarif, tex
 def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     if explicit is not None:
         if not explicit.is_file():
-            stderr.print(f"[bold red]error[/] --config {explicit}: no such file")
+            stderr.print(f"[bold red]error:[/] --config {explicit}: no such file")
             raise typer.Exit(Exit.USAGE)
         found: Path | None = explicit
     else:
@@ -36,9 +36,42 @@ def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     try:
         return load_config(found)
     except ConfigError as exc:
-        stderr.print(f"[bold red]error[/] {exc.location}: {exc.message}", markup=True)
+        stderr.print(f"[bold red]error:[/] {exc.location}: {exc.message}", markup=True)
         stderr.print(f"      [dim]fix: {exc.hint}[/]", markup=True)
         raise typer.Exit(Exit.USAGE) from None
+
+
+def _compile_findings(paths: list[str], targets: list[str]) -> dict[str, list]:
+    """Per target, what each policy in ``paths`` uses that the target cannot express exactly."""
+    if not targets:
+        return {}
+    from routectl.compile import TARGETS, check
+    from routectl.core.policy import resolve
+    from routectl.loader.yaml_source import load_paths
+
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        stderr.print(f"[bold red]error[/] --target {unknown[0]!r}: not one of {', '.join(TARGETS)}")
+        raise typer.Exit(Exit.USAGE)
+    directories = [p for p in paths if Path(p).is_dir()]
+    files = [p for p in paths if not Path(p).is_dir()]
+    groups = [[d] for d in directories] + ([files] if files else [])
+    found: dict[str, list] = {t: [] for t in targets}
+    for group in groups:
+        result = load_paths(group)
+        if result.errors or not result.documents:
+            continue  # lint reports why
+        policy = resolve(d.doc for d in result.documents)
+        for name in targets:
+            found[name].extend(check(result.documents, policy, name))
+    return found
+
+
+def _print_compile_findings(found: dict[str, list], console) -> None:
+    for findings in found.values():
+        for finding in findings:
+            label = "[bold red]error[/]" if finding.is_error else "[yellow]warning[/]"
+            console.print(f"{label} {finding.message()}", markup=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,10 +89,14 @@ def register(app: typer.Typer) -> None:
         config_file: Path = typer.Option(
             None, "--config", help="Config file [default: nearest .routectl.yaml]."
         ),
+        targets: list[str] = typer.Option(
+            [], "--target", help="Also report what a compile target cannot express (repeatable)."
+        ),
     ) -> None:
         """Check a policy: schema, references, sovereignty, routing logic, secrets.
 
-        Exit 0 clean, 1 findings at or above --fail-severity, 2 usage or tool error.
+        Exit 0 clean, 1 findings at or above --fail-severity (or a feature a
+        --target cannot express), 2 usage or tool error.
         """
         started = time.perf_counter()
         config = _config(config_file, paths)
@@ -68,12 +105,20 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - started
         if report.usage_errors:
             for error in report.usage_errors:
-                stderr.print(f"[bold red]error[/] {error}", markup=True)
+                stderr.print(f"[bold red]error:[/] {error}", markup=True)
             raise typer.Exit(Exit.USAGE)
+        compile_findings = _compile_findings(paths, targets)
+        cannot = any(f.is_error for found in compile_findings.values() for f in found)
         if output_format is Format.text:
             text.render(report, stdout, elapsed)
+            _print_compile_findings(compile_findings, stdout)
         elif output_format is Format.json:
-            typer.echo(json_report.render(report))
+            payload = json.loads(json_report.render(report))
+            if targets:
+                payload["compile"] = {
+                    t: [f.as_dict() for f in found] for t, found in compile_findings.items()
+                }
+            typer.echo(json.dumps(payload, indent=2))
         elif output_format is Format.sarif:
             typer.echo(sarif.render(report, config))
         elif output_format is Format.github:
@@ -82,24 +127,35 @@ def register(app: typer.Typer) -> None:
                 typer.echo(rendered)
         else:
             typer.echo(junit.render(report, threshold))
-        raise typer.Exit(Exit.FAILED if report.fails(threshold) else Exit.OK)
+        if output_format not in (Format.text, Format.json):
+            _print_compile_findings(compile_findings, stderr)
+        failed = report.fails(threshold) or cannot
+        raise typer.Exit(Exit.FAILED if failed else Exit.OK)
 
     @app.command("rules")
     def rules(
         code: str = typer.Argument(None, help="A rule code (RT005) or name to explain."),
-        output_format: str = typer.Option("text", "--format", help="text or json."),
+        output_format: str = typer.Option(
+            "text", "--format", help="text, json or markdown (docs/rules.md)."
+        ),
     ) -> None:
         """List the lint rules, or explain one: what it checks, options, examples."""
-        if output_format not in ("text", "json"):
-            stderr.print(f"[bold red]error[/] --format must be text or json, not {output_format!r}")
+        if output_format not in ("text", "json", "markdown"):
+            stderr.print(f"error: --format must be text, json or markdown, not '{output_format}'")
             raise typer.Exit(Exit.USAGE)
+        if output_format == "markdown":
+            from routectl.lint.registry import rules_markdown
+
+            typer.echo(rules_markdown(), nl=False)
+            return
         if code is None:
             selected = list(all_rules().values())
         else:
             rule = find_rule(code)
             if rule is None:
                 stderr.print(
-                    f"[bold red]error[/] no rule {code!r}; 'routectl rules' lists them", markup=True
+                    f"[bold red]error:[/] no rule '{code}'; 'routectl rules' lists them",
+                    markup=True,
                 )
                 raise typer.Exit(Exit.USAGE)
             selected = [rule]
@@ -111,7 +167,8 @@ def register(app: typer.Typer) -> None:
                     "severity": r.severity.value,
                     "summary": r.summary,
                     "source": "loader" if r.from_loader else "rule",
-                    "helpUri": r.help_uri,
+                    "help": r.help_command,
+                    "doc": r.help_page,
                     "description": r.description,
                 }
                 for r in selected
@@ -123,7 +180,7 @@ def register(app: typer.Typer) -> None:
             stdout.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity.value})")
             stdout.print(rule.summary)
             # Plain text, not rendered: the YAML examples stay copy-pastable.
-            typer.echo(f"\n{rule.description}\n\nMore: {rule.help_uri}")
+            typer.echo(f"\n{rule.description}\n\nAlso in routectl's repository: {rule.help_page}")
             return
         table = Table(box=None, pad_edge=False)
         for column in ("code", "name", "severity", "checks"):

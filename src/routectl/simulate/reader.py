@@ -70,17 +70,26 @@ def describe(
     sniffed written out (dialect, columns, types), so later passes do not sniff again;
     None when DuckDB cannot even sniff the file."""
     source = scan_sql(file)
-    try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    except duckdb.Error:
+    columns = sniff_columns(con, file)
+    if columns is None:
         return None
-    columns = [(row[0], str(row[1])) for row in rows]
     try:
         pinned = _pinned(con, file, columns)
         con.execute(f"DESCRIBE SELECT * FROM {pinned}").fetchall()
     except duckdb.Error:
         pinned = source  # sniff on every pass rather than fail
     return columns, pinned
+
+
+def sniff_columns(
+    con: duckdb.DuckDBPyConnection, file: TrafficFile
+) -> list[tuple[str, str]] | None:
+    """(column, type) pairs as DuckDB sniffs them; None when it cannot."""
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {scan_sql(file)}").fetchall()
+    except duckdb.Error:
+        return None
+    return [(row[0], str(row[1])) for row in rows]
 
 
 def _pinned(con: duckdb.DuckDBPyConnection, file: TrafficFile, columns: list[tuple[str, str]]):
