@@ -14,7 +14,8 @@
 Splits (weighted routes, live experiments, shadows). A request that carries
 the sticky keys its plan hashes (request id, session, consumer) is drawn as the
 gateway draws it, inside the engine (:mod:`draws`: the core's bucket in SQL):
-once the groups are planned, the traffic is read again, each request's draw is
+once the groups are planned, every request is read again (DuckDB: from the typed
+Parquet copy the scan wrote, never a second parse of the trace), each request's draw is
 computed from its keys, and requests are counted by (group, draw) in whole
 numbers (``uid``: one unit per group and draw), with no Python object per
 request. A request without those keys would be drawn on the empty key by the

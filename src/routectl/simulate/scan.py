@@ -68,7 +68,7 @@ class Scanned:
     start: datetime | None = None
     end: datetime | None = None
     by_minute: bool = False
-    staged: bool = False  # ``staged``: a view of every request, read again to draw by key
+    staged: bool = False  # ``staged``: every request (a Parquet file), read again to draw
 
 
 @dataclass(frozen=True)
