@@ -18,6 +18,7 @@ from routectl.core.request import Decision, Request
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.intake import parse_json
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -173,7 +174,7 @@ async def chat_completions(
             "invalid_api_key",
         )
     try:
-        body = orjson.loads(raw_body)
+        body = parse_json(raw_body)
         messages = parse_body(body)
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens

@@ -100,6 +100,12 @@ def http_trigger(status: int, content: bytes) -> str | None:
     return None
 
 
+def _gateway_error(exc: Exception) -> str:
+    """An attempt's error for a failure on the gateway's side, without the exception's text
+    (which may quote a header, and so a credential)."""
+    return f"gateway error before an answer ({type(exc).__name__})"
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
 
@@ -162,6 +168,12 @@ async def send_chain(
             trigger, status, error = "connection-error", None, f"{type(exc).__name__}: {exc}"
             if response is not None:
                 response.close()
+        except Exception as exc:  # our side failed (not the provider): the next may serve
+            breakers.release(upstream.provider)  # says nothing of the provider; frees a probe
+            attempts.append(Attempt(model, upstream.provider, None, _gateway_error(exc), 0.0))
+            if response is not None:
+                response.close()
+            continue
         else:
             status = response.status
             trigger = http_trigger(status, content)
@@ -180,7 +192,9 @@ async def send_chain(
                         _stream_from(first, response),
                     )
                 return Answer(upstream, status, content, content_type, attempts)
-        if trigger != "context-length":  # the request's fault, not the provider's
+        if trigger == "context-length":  # the request's fault, not the provider's
+            breakers.release(upstream.provider)
+        else:
             breakers.record(upstream.provider, ok=False)
         attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
         if trigger not in triggers:
