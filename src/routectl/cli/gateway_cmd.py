@@ -81,12 +81,29 @@ def register(app: typer.Typer) -> None:
             30.0, "--breaker-cooldown", min=0.0, help="Seconds."
         ),
         shadow_concurrency: int = typer.Option(16, "--shadow-concurrency", min=0),
+        secrets_dirs: list[Path] = typer.Option(
+            [],
+            "--secrets-dir",
+            help="file: credentials may lie only under these directories (default: none).",
+        ),
+        secret_env: list[str] = typer.Option(
+            [],
+            "--secret-env",
+            help="env: credentials may name only these variables or globs (default: any "
+            "but ROUTECTL_*, which is always refused).",
+        ),
+        provider_hosts: list[str] = typer.Option(
+            [],
+            "--provider-host",
+            help="Providers' baseUrl hosts or globs allowed (default: any).",
+        ),
     ) -> None:
         """Serve POST /v1/chat/completions, GET /v1/models, /metrics and the admin API.
 
         Exit 2 on bad options, a missing admin token, an unusable store or log, or a busy port.
         """
         from routectl.gateway.app import GatewaySettings, create_app
+        from routectl.gateway.egress import EgressPolicy
 
         token = os.environ.get(TOKEN_ENV) or None
         if insecure_local and not is_loopback(host):
@@ -116,6 +133,7 @@ def register(app: typer.Typer) -> None:
                     breaker_cooldown_s=breaker_cooldown,
                     shadow_concurrency=shadow_concurrency,
                 ),
+                egress=EgressPolicy.create(secrets_dirs, secret_env, provider_hosts),
             )
         except OSError as exc:
             raise _fail(f"cannot open the decision log {log}: {exc.strerror}") from None

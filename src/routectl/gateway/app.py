@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,6 +39,7 @@ from routectl.gateway.boundary import ErrorBoundary
 from routectl.gateway.breaker import BreakerCollector, Breakers
 from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_body
 from routectl.gateway.decisionlog import DecisionLog
+from routectl.gateway.egress import EgressPolicy
 from routectl.gateway.intake import Refused, check_headers
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import Runtime, RuntimeHolder
@@ -60,11 +61,25 @@ class GatewaySettings:
 
 
 class Gateway:
-    def __init__(self, store: ConfigStore, settings: GatewaySettings, log_path: Path | None):
+    def __init__(
+        self,
+        store: ConfigStore,
+        settings: GatewaySettings,
+        log_path: Path | None,
+        egress: EgressPolicy,
+    ):
         self.store = store
         self.settings = settings
+        self.egress = egress
         self.metrics = GatewayMetrics()
-        self.holder = RuntimeHolder(store, settings.poll_interval_s)
+        self.unusable = Gauge(
+            "routectl_gateway_unusable_models",
+            "Models skipped by every request of this revision (refused or unreadable "
+            "credential or baseUrl, unsupported provider type), by provider.",
+            ["provider"],
+            registry=self.metrics.registry,
+        )
+        self.holder = RuntimeHolder(store, settings.poll_interval_s, egress)
         self.holder.on_swap = self._swapped
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
         self.metrics.registry.register(BreakerCollector(self.breakers))
@@ -76,6 +91,12 @@ class Gateway:
     def _swapped(self, runtime: Runtime) -> None:
         self.metrics.revision.set(runtime.revision)
         self.breakers.retain(provider_identities(runtime))
+        counts: dict[str, int] = {}
+        for upstream in runtime.upstreams.values():
+            counts[upstream.provider] = counts.get(upstream.provider, 0) + bool(upstream.problem)
+        self.unusable.clear()
+        for provider, count in counts.items():
+            self.unusable.labels(provider).set(count)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -132,14 +153,17 @@ def provider_identities(runtime: Runtime) -> dict[str, object]:
     return {provider: tuple(found) for provider, found in identities.items()}
 
 
-def admin_routes(store: ConfigStore, admin_token: str | None, insecure_local: bool) -> list[Mount]:
+def admin_routes(
+    store: ConfigStore, admin_token: str | None, insecure_local: bool, egress: EgressPolicy
+) -> list[Mount]:
     """The admin API under /admin/v1, when this installation has it."""
     if importlib.util.find_spec("routectl.admin.http") is None:
         return []
     from routectl.admin.http import admin_app
     from routectl.admin.service import AdminService
 
-    return [Mount("/admin/v1", app=admin_app(AdminService(store), admin_token, insecure_local))]
+    service = AdminService(store, egress)
+    return [Mount("/admin/v1", app=admin_app(service, admin_token, insecure_local))]
 
 
 def create_app(
@@ -149,14 +173,17 @@ def create_app(
     insecure_local: bool = False,
     log_path: Path | None = None,
     settings: GatewaySettings | None = None,
+    egress: EgressPolicy | None = None,
 ) -> ErrorBoundary:
-    gw = Gateway(store, settings or GatewaySettings(), log_path)
+    """The gateway's ASGI app; ``egress``: what configurations may make it read and reach
+    (default: no credential files, no ROUTECTL_* variables, any provider host)."""
+    gw = Gateway(store, settings or GatewaySettings(), log_path, egress or EgressPolicy())
     app = Starlette(
         routes=[
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/metrics", gw.prometheus, methods=["GET"]),
             Route("/healthz", gw.health, methods=["GET"]),
-            *admin_routes(store, admin_token, insecure_local),
+            *admin_routes(store, admin_token, insecure_local, gw.egress),
         ],
         lifespan=gw.lifespan,
     )
