@@ -353,6 +353,12 @@ class ConsumerSpec(Spec):
         default=False, description="Grants key-less access; only for explicitly public callers."
     )
     allow: ConsumerAccess = Field(default_factory=ConsumerAccess)
+    intent_source: Literal["declared", "detected"] = Field(
+        default="declared",
+        description="detected: the intent this consumer's requests declare (header, "
+        "metadata) is ignored and the policy's intent rules decide, so 'allow.intents' "
+        "cannot be sidestepped by naming an allowed intent.",
+    )
     budget: Budget | None = None
 
     @model_validator(mode="after")

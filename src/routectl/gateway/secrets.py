@@ -11,7 +11,7 @@ from pathlib import Path
 
 from routectl.core.state import PUSHED_SECRET_REF
 from routectl.gateway.egress import EgressPolicy, EgressRefused, unusable_value
-from routectl.store.base import ConfigStore
+from routectl.store.base import ConfigStore, StoreError
 
 # What a gateway started without options allows: no credential files, no ROUTECTL_* variables.
 DEFAULT_EGRESS = EgressPolicy()
@@ -51,7 +51,10 @@ def _name(ref: str) -> str:
 
 def _resolve(ref: str, store: ConfigStore, address: str, path: tuple[str, ...]) -> str:
     if ref == PUSHED_SECRET_REF:
-        value = store.secret_value(address, path)
+        try:
+            value = store.secret_value(address, path)
+        except StoreError as exc:  # no key, or a key that does not decrypt it
+            raise SecretUnavailable(f"{address} {'.'.join(path)}: {exc}") from None
         if value is None:
             raise SecretUnavailable(f"{address} {'.'.join(path)}: pushed secret is missing")
         return value
