@@ -30,9 +30,11 @@ Exit 0 when nothing was lost, leaked, violated or unaccounted; 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -217,12 +219,31 @@ class Traffic(threading.Thread):
 _killing = threading.Event()
 
 
+def _log_records(path: Path) -> list[dict]:
+    """The decision log's complete lines (a flush may be under way: skip a partial last one)."""
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")[:-1]  # after the last newline: partial or empty
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def _offline_worker(count: int, workdir: str, queue: multiprocessing.Queue) -> None:
     outcome = offline_fuzz.fuzz(count, Path(workdir))
     queue.put(outcome)
 
 
+_cleanup: list = []
+
+
 def main() -> int:
+    try:
+        return _main()
+    finally:
+        for step in reversed(_cleanup):
+            with contextlib.suppress(Exception):
+                step()
+
+
+def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chat", type=int, default=3400)
     parser.add_argument("--headers", type=int, default=3400)
@@ -242,11 +263,13 @@ def main() -> int:
         target=_offline_worker, args=(args.offline, str(work / "offline"), queue)
     )
     offline.start()
+    _cleanup.append(lambda: offline.is_alive() and offline.terminate())
 
     upstream = FaultyUpstream()
     mock_server = ServerThread(upstream.app).__enter__()
     upstream.url = mock_server.url  # type: ignore[attr-defined]
     store = Store(work)
+    _cleanup.append(store.stop)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -262,6 +285,7 @@ def main() -> int:
     apply_policy(seed_store, fz.policy(upstream.url), policy_dir)
     seed_store.close()
     gateway = Gateway(work, store.url, env)
+    _cleanup.append(gateway.stop)
     gateway.start()
     admin = httpx.Client(
         base_url=f"{gateway.url}/admin/v1",
@@ -300,7 +324,7 @@ def main() -> int:
     time.sleep(1.5)  # the decision log flushes
     metrics = client.get("/metrics").text
     rss_end = _rss_mb(gateway.process.pid)
-    records = [json.loads(line) for line in gateway.log.read_text().splitlines() if line]
+    records = _log_records(gateway.log)
     logged_500 = sum(r.get("status") == 500 for r in records)
     metered_500 = fz.metric_total(
         metrics, "routectl_gateway_server_errors_total", status="500"
@@ -358,8 +382,13 @@ def main() -> int:
     traffic.join(30)
 
     # ---------------------------------------------------------------- offline results
+    outcome = None
+    while outcome is None and (offline.is_alive() or not queue.empty()):
+        try:  # read before joining: a child blocks on put until the result is taken
+            outcome = queue.get(timeout=5)
+        except Exception:
+            continue
     offline.join()
-    outcome = queue.get() if not queue.empty() else None
 
     # ---------------------------------------------------------------- findings
     violations = fz.sovereignty_violations(upstream["p-us"].received)
@@ -384,7 +413,6 @@ def main() -> int:
         if fz.PUSHED_CANARY.encode() in data:
             leaks.append(f"store file {path.name}: the pushed key in plaintext")
     gateway_tracebacks = stderr_text.count("Traceback")
-    store.stop()
     mock_server.__exit__(None, None, None)
 
     fuzzed_live = args.chat + args.headers + args.changesets
@@ -436,8 +464,12 @@ def main() -> int:
     if outcome:
         for line in (outcome.tracebacks + outcome.unlocated + outcome.slow)[:5]:
             print(f"    ! {line}")
-    print("FAIL" if failed else "OK")
-    return 1 if failed else 0
+    if failed:
+        print(f"FAIL (inputs and logs kept in {work})")
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    print("OK")
+    return 0
 
 
 if __name__ == "__main__":
