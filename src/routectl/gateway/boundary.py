@@ -72,7 +72,9 @@ class ErrorBoundary:
             log.debug("internal error", exc_info=True)
             if status is None:
                 await _send_500(watched)
-            self._record(scope, status or 500, started, f"internal: {type(exc).__name__}")
+            # After the start of an answer (a stream) the client sees it cut short: still
+            # the gateway's own failure, recorded as a 500.
+            self._record(scope, 500, started, f"internal: {type(exc).__name__}")
             return
         if status is not None and status >= 500 and scope.get("path") not in self.recorded_paths:
             self._record(scope, status, started, "gateway")
