@@ -23,6 +23,10 @@ so the field names are an interface::
     status          HTTP status returned to the client
     shadows         models a shadow copy was sent to (dropped copies are only metered)
 
+A 5xx the gateway produces outside the chat endpoint (the admin API with its store down,
+an internal error) is written too, with the fields above (most null) plus ``path`` (the
+endpoint group) and ``error`` (see routectl.gateway.boundary).
+
 Records are buffered and written at least every second and at shutdown; the
 write happens off the event loop.
 """
