@@ -119,7 +119,7 @@ def test_failover_record_lists_every_attempt_in_order(configure, gateway, mock, 
         ("m-b", "p-b", None),
         ("m-c", "p-c", 200),
     ]
-    assert attempts[0]["error"] == "upstream answered 429"
+    assert attempts[0]["error"] == "upstream answered 429: slow down"
     assert "connect" in attempts[1]["error"].lower()  # refused
     assert attempts[2]["error"] == "timeout after 0.5s" and attempts[2]["latency_ms"] >= 500
     assert attempts[3]["error"] is None

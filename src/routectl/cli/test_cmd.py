@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
     @app.command("test")
     def test(
         paths: list[str] = typer.Argument(..., help="Policy directories or manifest files."),
-        output_format: TestFormat = typer.Option(TestFormat.text, "--format"),
+        output_format: TestFormat = typer.Option(
+            TestFormat.text, "--format", help="text for people, json for scripts."
+        ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing cases too."),
     ) -> None:
         """Run policy tests. Exit 0 all passed, 1 any failed (or none found), 2 bad input."""
@@ -48,6 +50,9 @@ def register(app: typer.Typer) -> None:
                         "failures": list(r.failures),
                         "primary": r.decision.primary,
                         "route": r.decision.route,
+                        "arm": r.decision.arm,
+                        "shadows": list(r.decision.shadows),
+                        "served_by": r.served.answered if r.served is not None else None,
                     }
                     for s, r in results
                 ],

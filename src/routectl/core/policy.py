@@ -17,6 +17,7 @@ from typing import Any
 
 from routectl.core import manifest as m
 from routectl.core.regions import satisfies
+from routectl.core.tokens import Linear
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,13 @@ class ModelInfo:
     certifications: frozenset[str]  # the model's and its provider's
     rpm: int | None
     tpm: int | None
+    # the cost as a linear form in tokens (routectl.core.tokens), made once per model
+    cost_form: Linear = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "cost_form", Linear(self.price_input, self.price_output, 1_000_000)
+        )
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
@@ -140,6 +148,8 @@ class RouteInfo:
     requires: frozenset[str]
     sticky_by: str
     experiments: tuple[ExperimentInfo, ...] = ()
+    # every model the route may serve: members of its targets and its fallbacks
+    candidates: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,8 @@ class Policy:
     experiments: dict[str, ExperimentInfo]
     consumers: dict[str, ConsumerInfo]
     default_intent: str | None
+    # what a client may put in a request's ``model``: every model's name and its aliases
+    model_names: dict[str, str] = field(default_factory=dict)
     # classification name (None: unknown/missing = strictest) -> models it may reach
     allowed: dict[str | None, frozenset[str]] = field(default_factory=dict)
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
@@ -283,6 +295,11 @@ def resolve(documents: Iterable[Any]) -> Policy:
         name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
         for name, cls in classifications.items()
     }
+    model_names = {name: name for name in models}
+    for name, doc in by_kind["Model"].items():
+        if name in models:
+            for alias in doc.spec.aliases:
+                model_names.setdefault(alias, name)  # a model's own name wins over an alias
     strictest = frozenset(models)
     for names in allowed.values():
         strictest &= names
@@ -297,6 +314,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         experiments=experiments,
         consumers=consumers,
         default_intent=default_intent,
+        model_names=model_names,
         allowed=allowed,
         intent_by_language=intent_by_language,
     )
@@ -392,6 +410,7 @@ def _route(
             label = f"tier:{target.tier}"
         groups.append(TargetGroup(label, tuple(names), target.weight))
     name = doc.metadata.name
+    chain = tuple(n for n in spec.fallback.chain if n in models)
     return RouteInfo(
         name=name,
         order=spec.order,
@@ -404,14 +423,15 @@ def _route(
         metadata=tuple(sorted(spec.match.metadata.items())),
         strategy=spec.strategy,
         targets=tuple(groups),
-        fallback_chain=tuple(n for n in spec.fallback.chain if n in models),
-        triggers=_trigger_set(tuple(spec.fallback.on)),
+        fallback_chain=chain,
+        triggers=_trigger_set(tuple(spec.fallback.triggers)),
         shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
         max_cost_per_request=spec.constraints.max_cost_per_request,
         min_context_window=spec.constraints.min_context_window,
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
+        candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
     )
 
 

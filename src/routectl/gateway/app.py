@@ -186,9 +186,24 @@ def create_app(
             *admin_routes(store, admin_token, insecure_local, gw.egress),
         ],
         lifespan=gw.lifespan,
+        exception_handlers={404: _not_found},
     )
     app.router.redirect_slashes = False  # a redirect would be built from the Host header
     return ErrorBoundary(GatewayApp(gw, app), gw, frozenset({CHAT_PATH}))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unknown paths (/v1/embeddings, …) answer in OpenAI's error shape, which SDKs read."""
+    return Response(
+        error_body(
+            f"{request.method} {request.url.path} is not served here; this gateway serves "
+            f"POST {CHAT_PATH} and GET /v1/models",
+            "invalid_request_error",
+            "not_found",
+        ),
+        404,
+        media_type=JSON,
+    )
 
 
 class GatewayApp:

@@ -118,12 +118,15 @@ class Exchange:
             cost,
         )
 
-    def headers(self, model: str | None = None) -> dict[str, str]:
+    def headers(self, model: str | None = None, answer: Answer | None = None) -> dict[str, str]:
         headers = {"x-request-id": self.request_id}
         if self.decision is not None and self.decision.route:
             headers["x-routectl-route"] = self.decision.route
         if model:
             headers["x-routectl-model"] = model
+        failed = failed_over(answer)
+        if failed:
+            headers["x-routectl-failover"] = failed
         return headers
 
     def raw_headers(self, answer: Answer, length: int) -> list[tuple[bytes, bytes]]:
@@ -137,6 +140,9 @@ class Exchange:
             headers.append((b"x-routectl-route", self.decision.route.encode()))
         if answer.upstream is not None and answer.status < 400:
             headers.append((b"x-routectl-model", answer.upstream.model.encode()))
+        failed = failed_over(answer)
+        if failed:
+            headers.append((b"x-routectl-failover", failed.encode("latin-1", "replace")))
         return headers
 
     def fail(self, status: int, message: str, type_: str, code: str, **extra: Any) -> Response:
@@ -144,6 +150,14 @@ class Exchange:
         return Response(
             error_body(message, type_, code, **extra), status, self.headers(), media_type=JSON
         )
+
+
+def failed_over(answer: Answer | None) -> str:
+    """The models tried before the one that answered, for ``x-routectl-failover``."""
+    if answer is None or (len(answer.attempts) < 2 and answer.upstream is not None):
+        return ""
+    tried = answer.attempts[:-1] if answer.upstream is not None else answer.attempts
+    return ", ".join(f"{a.model} ({a.error or a.status})" for a in tried)
 
 
 def _count(value: Any, default: int | None) -> int | None:
@@ -223,14 +237,14 @@ async def chat_completions(
                 attempts=[a.as_dict() for a in answer.attempts],
             ),
             502,
-            ex.headers(),
+            ex.headers(answer=answer),
             media_type=JSON,
         )
     if answer.chunks is not None:
         return StreamingResponse(
             _relay(ex, answer, answer.chunks, shadows),
             answer.status,
-            ex.headers(answer.upstream.model),
+            ex.headers(answer.upstream.model, answer),
             media_type=answer.content_type,
         )
     usage = None

@@ -24,7 +24,7 @@ the pool fixes proposed upstream were not merged, or merged and reverted.
 
 For each model of ``Decision.chain()`` (primary, then fallbacks): skip it when
 its provider's circuit is open or it is unusable (recorded as an attempt),
-else send. A failure whose trigger is in the route's ``fallback.on`` moves to
+else send. A failure whose trigger is in the route's ``fallback.triggers`` moves to
 the next model; any other answer, good or bad, goes back to the client as the
 upstream gave it. Streaming requests fail over only until the first body
 chunk has arrived, which is before the client has been sent a byte.
@@ -75,6 +75,19 @@ class Attempt:
             "error": self.error,
             "latency_ms": self.latency_ms,
         }
+
+
+def upstream_error(status: int, content: bytes) -> str:
+    """``upstream answered 500: <the upstream's own message>`` (OpenAI or Anthropic shape)."""
+    try:
+        error = orjson.loads(content).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = f"upstream answered {status}"
+    if isinstance(message, str) and message.strip():
+        text += f": {message.strip()[:300]}"
+    return text
 
 
 @dataclass
@@ -177,7 +190,7 @@ async def send_chain(
         else:
             status = response.status
             trigger = http_trigger(status, content)
-            error = None if status < 400 else f"upstream answered {status}"
+            error = None if status < 400 else upstream_error(status, content)
             if trigger is None:
                 breakers.record(upstream.provider, ok=status < 500)
                 attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))

@@ -36,6 +36,7 @@ from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
+from routectl.core.strategies import STRATEGIES
 from routectl.simulate import outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
@@ -190,7 +191,7 @@ def _replay(
 
 def _draws_anything(policy: Policy) -> bool:
     return any(
-        (route.strategy == "weighted" and len(route.targets) > 1)
+        (STRATEGIES[route.strategy].draws and len(route.targets) > 1)
         or route.experiments
         or route.shadows
         for route in policy.routes
@@ -231,7 +232,7 @@ def _units(
 
 
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, rep_in, rep_out = row[1:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -243,4 +244,6 @@ def _request(row: tuple[Any, ...]) -> Request:
         input_tokens=int(rep_in),
         output_tokens=int(rep_out),
         metadata=meta,
+        requires=frozenset(requires.split(",")) if requires else frozenset(),
+        model=model,
     )
