@@ -30,11 +30,11 @@ steps = st.lists(
 )
 
 
-def _report(breaker: Breaker, outcome: str, now: float) -> None:
+def _report(breaker: Breaker, outcome: str, now: float, sent_at: float) -> None:
     if outcome == "success":
-        breaker.success()
+        breaker.success(now)
     elif outcome == "failure":
-        breaker.failure(now)
+        breaker.failure(now, sent_at)
     elif outcome == "neutral":
         breaker.release()
 
@@ -51,13 +51,13 @@ def test_a_recovered_provider_is_probed_within_one_cooldown(
 ):
     breaker = Breaker(threshold, COOLDOWN)
     now = 0.0
-    pending: list[tuple[float, str]] = []  # (when it reports, outcome) of slow requests
+    pending: list[tuple[float, str, float]] = []  # (reports at, outcome, sent at)
 
     def deliver(until: float) -> None:
-        for due, outcome in sorted(pending):
+        for due, outcome, sent in sorted(pending):
             if due <= until:
-                _report(breaker, outcome, due)
-        pending[:] = [(due, o) for due, o in pending if due > until]
+                _report(breaker, outcome, due, sent)
+        pending[:] = [p for p in pending if p[0] > until]
 
     for kind, arg in before:
         if kind == "wait":
@@ -65,15 +65,14 @@ def test_a_recovered_provider_is_probed_within_one_cooldown(
             now += arg
         elif breaker.allow(now):
             if kind == "request":
-                _report(breaker, arg, now)
+                _report(breaker, arg, now, now)
             else:
                 outcome, delay = arg
-                pending.append((now + delay, outcome))
+                pending.append((now + delay, outcome, now))
     recovered_at = now
     # Requests sent before the recovery may still fail after it (timeouts): they report
     # failure at generated later moments.
-    pending[:] = [(due, "failure" if o == "failure" else o) for due, o in pending]
-    pending.extend((recovered_at + d, "failure") for d in late_failures)
+    pending.extend((recovered_at + d, "failure", recovered_at - 0.001) for d in late_failures)
     first_allowed = None
     while now <= recovered_at + COOLDOWN + 2 * TICK:
         deliver(now)
@@ -85,4 +84,4 @@ def test_a_recovered_provider_is_probed_within_one_cooldown(
         f"no request went through within {COOLDOWN + 2 * TICK} s of the recovery "
         f"(state {breaker.state})"
     )
-    _report(breaker, after_outcome, now)
+    _report(breaker, after_outcome, now, now)

@@ -12,7 +12,7 @@ So a provider that recovers at time T is probed again by T + cooldown whatever h
 before: a failed probe cannot push the next one past one cooldown from its own start (a
 probe that times out does not add its timeout), and nothing can leave a probe marked in
 flight for longer than a cooldown. Failures of requests sent before the circuit opened do
-not re-arm it either.
+not re-arm it, and failures of requests sent before it last closed do not re-open it.
 
 Breakers are keyed by provider and carried across configuration revisions, so a reload does
 not hand a failing provider a fresh start; a provider whose endpoint or credentials changed
@@ -38,6 +38,7 @@ class Breaker:
     failures: int = 0
     opened_at: float | None = None  # None: closed
     probe_sent_at: float | None = None  # half-open: when the probe was let through
+    closed_at: float | None = None  # when a success last closed it
 
     @property
     def state(self) -> str:
@@ -57,12 +58,16 @@ class Breaker:
         self.probe_sent_at = now  # half-open: this caller is the probe
         return True
 
-    def success(self) -> None:
+    def success(self, now: float | None = None) -> None:
+        if self.opened_at is not None or self.closed_at is None:
+            self.closed_at = now
         self.failures = 0
         self.opened_at = None
         self.probe_sent_at = None
 
-    def failure(self, now: float) -> None:
+    def failure(self, now: float, sent_at: float | None = None) -> None:
+        if sent_at is not None and self.closed_at is not None and sent_at < self.closed_at:
+            return  # sent before the provider last proved healthy: says nothing of it now
         if self.probe_sent_at is not None:
             # The probe failed: out for one cooldown counted from when it was sent.
             self.opened_at = self.probe_sent_at
@@ -101,13 +106,15 @@ class Breakers:
         self._note(provider, before, breaker.state)
         return allowed
 
-    def record(self, provider: str, ok: bool) -> None:
+    def record(self, provider: str, ok: bool, sent_at: float | None = None) -> None:
+        """An outcome; ``sent_at`` (time.monotonic() when the request left) lets a failure of
+        a request sent before the circuit last closed be ignored."""
         breaker = self.get(provider)
         before = breaker.state
         if ok:
-            breaker.success()
+            breaker.success(time.monotonic())
         else:
-            breaker.failure(time.monotonic())
+            breaker.failure(time.monotonic(), sent_at)
         self._note(provider, before, breaker.state)
 
     def release(self, provider: str) -> None:

@@ -161,6 +161,7 @@ async def send_chain(
             continue
         body["model"] = upstream.upstream_model
         payload = orjson.dumps(body)
+        sent = time.monotonic()  # the breaker's clock
         started = time.perf_counter()
         response = None
         try:
@@ -192,7 +193,7 @@ async def send_chain(
             trigger = http_trigger(status, content)
             error = None if status < 400 else upstream_error(status, content)
             if trigger is None:
-                breakers.record(upstream.provider, ok=status < 500)
+                breakers.record(upstream.provider, ok=status < 500, sent_at=sent)
                 attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
                 content_type = response.headers.get("content-type", "application/json")
                 if stream and status < 400:
@@ -208,7 +209,7 @@ async def send_chain(
         if trigger == "context-length":  # the request's fault, not the provider's
             breakers.release(upstream.provider)
         else:
-            breakers.record(upstream.provider, ok=False)
+            breakers.record(upstream.provider, ok=False, sent_at=sent)
         attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
         if trigger not in triggers:
             if status is not None:  # not a failover case: the client gets the upstream's answer
