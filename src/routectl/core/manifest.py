@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
+from routectl.core.providers import served_types
 from routectl.core.strategies import DEFAULT as DEFAULT_STRATEGY
 from routectl.core.strategies import STRATEGIES
 
@@ -110,12 +111,10 @@ class Hosting(StrEnum):
     sovereign = "sovereign"
 
 
-class ProviderType(StrEnum):
-    openai_compatible = "openai-compatible"
-    anthropic = "anthropic"
-    azure_openai = "azure-openai"
-    bedrock = "bedrock"
-    vertex = "vertex"
+# The types some gateway adapter serves, and only those (routectl.core.providers declares them).
+ProviderType = StrEnum(  # type: ignore[misc]
+    "ProviderType", {name.replace("-", "_"): name for name in served_types()}
+)
 
 
 class Metadata(Spec):
@@ -150,7 +149,7 @@ class Credentials(Spec):
 
 
 class ProviderSpec(Spec):
-    type: ProviderType = ProviderType.openai_compatible
+    type: ProviderType = ProviderType.openai_compatible  # type: ignore[attr-defined]
     """The API the provider speaks: openai-compatible, anthropic, azure-openai, bedrock or vertex.
     """
     base_url: str = Field(pattern=r"^https?://")
@@ -176,6 +175,16 @@ class ProviderSpec(Spec):
     """Seconds the gateway waits for an answer (or, when streaming, for the next chunk) before
     failing over.
     """
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _served_type(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in served_types():
+            raise ValueError(
+                f"provider type {value!r} is not served by any adapter; "
+                f"use one of {', '.join(served_types())}"
+            )
+        return value
 
 
 class Pricing(Spec):

@@ -41,6 +41,7 @@ from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_bod
 from routectl.gateway.decisionlog import DecisionLog
 from routectl.gateway.egress import EgressPolicy
 from routectl.gateway.intake import Refused, check_headers
+from routectl.gateway.limits import RateLimiter
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import Runtime, RuntimeHolder
 from routectl.gateway.shadow import ShadowSender
@@ -83,6 +84,7 @@ class Gateway:
         self.holder.on_swap = self._swapped
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
         self.metrics.registry.register(BreakerCollector(self.breakers))
+        self.limiter = RateLimiter()
         self.decisions = DecisionLog(log_path, settings.log_flush_interval_s)
         self.decisions.open()
         self.client: aiohttp.ClientSession = None  # type: ignore[assignment]  # set at startup
@@ -139,18 +141,13 @@ class Gateway:
 
 
 def provider_identities(runtime: Runtime) -> dict[str, object]:
-    """What makes each provider the upstream it is: endpoints, credentials, timeouts."""
-    identities: dict[str, list[object]] = {}
-    for upstream in sorted(runtime.upstreams.values(), key=lambda u: u.model):
-        identities.setdefault(upstream.provider, []).append(
-            (
-                upstream.url,
-                tuple(sorted(upstream.headers.items())),
-                upstream.timeout.sock_read,
-                upstream.problem,
-            )
-        )
-    return {provider: tuple(found) for provider, found in identities.items()}
+    """What makes each provider the upstream it is: its declared endpoint, type,
+    credential references and timeouts, and whether it is usable."""
+    problems = {u.provider: u.problem for u in runtime.upstreams.values()}
+    return {
+        name: (repr(provider), problems.get(name))
+        for name, provider in runtime.policy.providers.items()
+    }
 
 
 def admin_routes(

@@ -89,6 +89,11 @@ class Breakers:
     _by_provider: dict[str, Breaker] = field(default_factory=dict)
     _identity: dict[str, object] = field(default_factory=dict)
     transitions: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    _reports: dict[str, int] = field(default_factory=dict)
+
+    def reports(self, provider: str) -> int:
+        """How many outcomes were recorded for ``provider`` (to tell if an attempt reported)."""
+        return self._reports.get(provider, 0)
 
     def get(self, provider: str) -> Breaker:
         breaker = self._by_provider.get(provider)
@@ -110,6 +115,7 @@ class Breakers:
         """An outcome; ``sent_at`` (time.monotonic() when the request left) lets a failure of
         a request sent before the circuit last closed be ignored."""
         breaker = self.get(provider)
+        self._reports[provider] = self._reports.get(provider, 0) + 1
         before = breaker.state
         if ok:
             breaker.success(time.monotonic())

@@ -14,10 +14,15 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
-from routectl.core.request import Decision, Request
+from routectl.core.request import Decision, Request, refused_as_forbidden
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
-from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.features import (
+    BadRequest,
+    parse_body,
+    request_features,
+    requested_max_tokens,
+)
 from routectl.gateway.intake import parse_json
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
@@ -55,7 +60,16 @@ class PlainAnswer:
 class Exchange:
     """One request's bookkeeping: what the decision log and the metrics get at the end."""
 
-    __slots__ = ("gw", "runtime", "arrived", "started", "request_id", "features", "decision")
+    __slots__ = (
+        "gw",
+        "runtime",
+        "arrived",
+        "started",
+        "request_id",
+        "features",
+        "decision",
+        "max_tokens",
+    )
 
     def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
         self.gw = gw
@@ -65,6 +79,7 @@ class Exchange:
         self.request_id = request_id
         self.features: Request | None = None
         self.decision: Decision | None = None
+        self.max_tokens: int | None = None  # as the client asked
 
     def finish(
         self,
@@ -85,7 +100,12 @@ class Exchange:
         cost = 0.0
         if model is not None:
             cost = self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            if features is not None and usage:  # the limit window holds what the log records
+                routed = features.input_tokens + features.output_tokens
+                actual = input_tokens + (output_tokens or 0)
+                self.gw.limiter.settle(self.runtime.policy, model, actual - routed, self.arrived)
         route = decision.route if decision else None
+        keys = self.runtime.metadata_keys
         self.gw.decisions.write(
             {
                 "ts": utc_timestamp(self.arrived),
@@ -105,6 +125,15 @@ class Exchange:
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
                 "shadows": shadows or [],
+                "session": features.session if features else None,
+                "metadata": (
+                    {k: v for k, v in features.metadata.items() if k in keys}
+                    if features and keys
+                    else {}
+                ),
+                "max_tokens": self.max_tokens,
+                "requires": sorted(features.requires) if features else [],
+                "requested_model": features.model if features else None,
             }
         )
         self.gw.metrics.answered(
@@ -193,6 +222,7 @@ async def chat_completions(
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
         )
+        ex.max_tokens = requested_max_tokens(body)
     except orjson.JSONDecodeError as exc:
         return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
     except BadRequest as exc:
@@ -200,8 +230,8 @@ async def chat_completions(
 
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
-        code = decision.trace[-1].code if decision.trace else "unroutable"
-        status = 403 if code.startswith("consumer.") else 400
+        code = decision.unroutable_code or "unroutable"
+        status = 403 if refused_as_forbidden(code) else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
     body.pop("metadata", None)  # routing input, not for the provider
@@ -220,6 +250,8 @@ async def chat_completions(
         stream,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+        gw.limiter,
+        ex.features.input_tokens + ex.features.output_tokens,
     )
     shadows = [
         model
@@ -247,13 +279,7 @@ async def chat_completions(
             ex.headers(answer.upstream.model, answer),
             media_type=answer.content_type,
         )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    ex.finish(answer.status, answer, answer.usage, shadows)
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 
