@@ -16,10 +16,11 @@ CHAIN = route(targets="[{model: m-a}]", fallback="{chain: [m-b]}")
 
 
 def _deep(levels: int) -> bytes:
-    """A chat body whose first message's content nests arrays to ``levels`` in all."""
-    inner = levels - 3  # the body itself, messages and a message are three levels
-    content = "[" * inner + '"x"' + "]" * inner
-    return f'{{"model": "auto", "messages": [{{"role": "user", "content": {content}}}]}}'.encode()
+    """A chat body nesting arrays to ``levels`` in all (the body itself is the first)."""
+    inner = levels - 1
+    deep = "[" * inner + '"x"' + "]" * inner
+    messages = '[{"role": "user", "content": "hello"}]'
+    return f'{{"model": "auto", "messages": {messages}, "user_data": {deep}}}'.encode()
 
 
 @pytest.mark.parametrize("levels", [256, 300, 1000])
