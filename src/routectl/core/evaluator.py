@@ -52,8 +52,11 @@ _INTENT_TEMPLATES = {
 
 
 def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
-    """The request's intent and how it was found (a trace code), without building the trace."""
-    if request.intent:
+    """The request's intent and how it was found (a trace code), without building the trace.
+
+    A consumer with ``intentSource: detected`` does not get to declare its intent.
+    """
+    if request.intent and not _intent_is_detected_for(policy, request.consumer):
         return request.intent, (
             "intent.explicit" if request.intent in policy.intents else "intent.unknown"
         )
@@ -75,6 +78,11 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
     if policy.default_intent:
         return policy.default_intent, "intent.default"
     return None, "intent.none"
+
+
+def _intent_is_detected_for(policy: Policy, consumer: str | None) -> bool:
+    info = policy.consumers.get(consumer) if consumer is not None else None
+    return info is not None and info.intent_source == "detected"
 
 
 def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:

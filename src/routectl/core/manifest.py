@@ -495,6 +495,10 @@ class ConsumerSpec(Spec):
     )
     allow: ConsumerAccess = Field(default_factory=ConsumerAccess)
     """What this caller may do: intents and data classifications."""
+    intent_source: Literal["declared", "detected"] = "declared"
+    """detected: the intent this consumer's requests declare (header, metadata) is ignored and
+    the policy's intent rules decide, so 'allow.intents' cannot be sidestepped by naming an
+    allowed intent."""
     budget: Budget | None = None
     """A monthly spending limit."""
 

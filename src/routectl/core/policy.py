@@ -161,6 +161,7 @@ class ConsumerInfo:
     intents: frozenset[str]
     classifications: frozenset[str]
     monthly_budget_usd: float | None
+    intent_source: str = "declared"  # "detected": the request's own intent is not trusted
 
 
 @dataclass
@@ -449,4 +450,5 @@ def _consumer(doc: m.Consumer) -> ConsumerInfo:
         intents=frozenset(spec.allow.intents),
         classifications=frozenset(spec.allow.classifications),
         monthly_budget_usd=spec.budget.monthly_usd if spec.budget else None,
+        intent_source=spec.intent_source,
     )

@@ -23,6 +23,7 @@ from routectl.gateway.features import (
     request_features,
     requested_max_tokens,
 )
+from routectl.gateway.intake import parse_json
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -216,7 +217,7 @@ async def chat_completions(
             "invalid_api_key",
         )
     try:
-        body = orjson.loads(raw_body)
+        body = parse_json(raw_body)
         messages = parse_body(body)
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
