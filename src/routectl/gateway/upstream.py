@@ -258,6 +258,14 @@ async def _attempt(
             breakers.record(upstream.provider, sent_at=sent, ok=False)
             detail = f"{type(exc).__name__}: {exc}"
             return Outcome(OutcomeKind.connection_error, detail=detail), None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # An answer this protocol's adapter cannot read (not its shape, broken JSON or
+            # events): the provider's failure, like a 502 from it, so the chain goes on.
+            if response is not None:
+                response.close()
+            breakers.record(upstream.provider, sent_at=sent, ok=False)
+            detail = f"unreadable answer ({type(exc).__name__}: {exc})"[:300]
+            return Outcome(OutcomeKind.server_error, 502, detail), None
         outcome = outcome_of_http(response.status, content)
         if outcome.kind is OutcomeKind.answered:
             breakers.record(upstream.provider, sent_at=sent, ok=True)
