@@ -133,7 +133,7 @@ class MockUpstream:
                 400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"
             )
         if failure == "garbled":  # a 200 whose body is not a Messages answer
-            return Response(b'{"type": "message", "content": 7}', 200, media_type="application/json")
+            return JSONResponse({"type": "message", "content": 7})
         if body.get("stream"):
             return StreamingResponse(
                 protocols.anthropic_events(provider, body, behaviour),
