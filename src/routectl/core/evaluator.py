@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
+from routectl.core.detect import IntentMatch
 from routectl.core.plancache import CachedPlan, route_facts
 from routectl.core.policy import ConsumerInfo, ModelInfo, Policy, RouteInfo
 from routectl.core.request import Arm, Decision, Request, RoutePlan, ShadowTarget, TraceStep
@@ -40,13 +41,37 @@ _INTENT_TEMPLATES = {
     "intent.keyword": "intent {} (keyword)",
     "intent.regex": "intent {} (pattern)",
     "intent.language": "intent {} (language {})",
+    "intent.semantic": "intent {} ({}: nearest example {!r}, score {:.3f} >= {:.2f})",
     "intent.default": "intent {} (default)",
     "intent.none": "no intent given, detected or defaulted",
 }
 
 
-def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
-    """The request's intent and how it was found (a trace code), without building the trace."""
+def semantic_match(policy: Policy, request: Request) -> IntentMatch | None:
+    """The examples' verdict on the prompt: the edge's precomputed one, else the detector's."""
+    if request.detected is not None:
+        return request.detected
+    if policy.detector is None or not request.prompt:
+        return None
+    return policy.detector.classify(request.prompt)
+
+
+def needs_semantic(policy: Policy, request: Request) -> bool:
+    """Whether detection would ask the examples (no explicit intent, no rule matched)."""
+    if request.intent or not request.prompt or policy.detector is None:
+        return False
+    return detect_intent(policy, request, semantic=False)[1] in ("intent.default", "intent.none")
+
+
+def detect_intent(
+    policy: Policy, request: Request, semantic: bool = True
+) -> tuple[str | None, str]:
+    """The request's intent and how it was found (a trace code), without building the trace.
+
+    Order: an explicit intent; then, intent by intent in definition order, its
+    keywords, regular expressions and language; then the examples of every
+    intent (semantic detection); then the default intent.
+    """
     if request.intent:
         return request.intent, (
             "intent.explicit" if request.intent in policy.intents else "intent.unknown"
@@ -61,6 +86,12 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
                 return intent.name, "intent.regex"
             if language and language in intent.languages:
                 return intent.name, "intent.language"
+        if semantic and (policy.detector is not None or request.detected is not None):
+            match = semantic_match(policy, request)
+            if match is not None and match.intent is not None:
+                return match.intent, "intent.semantic"
+            if match is not None and policy.default_intent:
+                return policy.default_intent, "intent.semantic_miss"
     elif request.language:
         # Without a prompt only the language rules can match: the first intent naming it.
         found = policy.intent_by_language.get(request.language)
@@ -71,8 +102,19 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
     return None, "intent.none"
 
 
+_MISS = "intent {} (default; {}: nearest example {!r} of {}, score {:.3f} < {:.2f})"
+
+
 def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:
     intent, code = detect_intent(policy, request)
+    if code in ("intent.semantic", "intent.semantic_miss"):
+        match = semantic_match(policy, request)
+        assert match is not None
+        if code == "intent.semantic":
+            found = (match.encoder, match.example, match.score, match.threshold)
+            return intent, TraceStep(code, _INTENT_TEMPLATES[code], (intent, *found))
+        missed = (match.encoder, match.example, match.nearest, match.score, match.threshold)
+        return intent, TraceStep("intent.default", _MISS, (intent, *missed))
     if code == "intent.language":
         args: tuple[object, ...] = (intent, request.language)
     else:
@@ -179,6 +221,8 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     :mod:`routectl.core.plancache` for why the shared plan is exactly the same.
     """
     intent, code = detect_intent(policy, request)
+    if code in ("intent.semantic", "intent.semantic_miss"):  # the trace names this prompt's match
+        return _plan_uncached(policy, request), None
     classification = request.classification
     if classification not in policy.classifications:
         classification = None

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from routectl.core.detect import IntentMatch
+
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -24,6 +26,9 @@ class Request:
     session: str | None = None
     prompt: str | None = None
     requires: frozenset[str] = frozenset()
+    # the examples' verdict on ``prompt``, when an edge classified it ahead (the gateway does,
+    # off its event loop, for encoders that call out); else the policy's detector is asked
+    detected: IntentMatch | None = None
 
 
 @dataclass(frozen=True, slots=True)
