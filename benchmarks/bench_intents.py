@@ -120,7 +120,10 @@ def cross_validate(
         held: list[tuple[str, str]] = []
         for category, label in labels.items():
             train = [q for i, fold in enumerate(split[category]) if i != k for q in fold]
-            examples[label] = [*(extra or {}).get(label, []), *(t for q in train for t in q["turns"])]
+            examples[label] = [
+                *(extra or {}).get(label, []),
+                *(t for q in train for t in q["turns"]),
+            ]
             held.extend((q["turns"][0], label) for q in split[category][k])
         classifier = detector(examples, {})
         truth.extend(label for _, label in held)
@@ -238,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {percentile(t.wall, 0.99):.3f} ms"
         )
     ratio = percentile(lexical.cpu, 0.5) / max(percentile(rules.cpu, 0.5), 1e-6)
-    print(f"   lexical CPU p99 target < {TARGET_P99_MS} ms: {verdict}   lexical/rules p50 x{ratio:.0f}")
+    print(
+        f"   lexical CPU p99 target < {TARGET_P99_MS} ms: {verdict}   "
+        f"lexical/rules p50 x{ratio:.0f}"
+    )
     failed |= p99 >= TARGET_P99_MS
     print(
         "5. embeddings and llm encoders: accuracy not measured (no embedding or chat model "

@@ -215,6 +215,10 @@ class Policy:
     semantic: tuple[SemanticGroup, ...] = ()
     detector: IntentDetector | None = field(default=None, repr=False, compare=False)
 
+    @functools.cached_property
+    def routes_by_name(self) -> dict[str, RouteInfo]:
+        return {route.name: route for route in self.routes}
+
     def allowed_models(self, classification: str | None) -> frozenset[str]:
         key = classification if classification in self.classifications else None
         return self.allowed[key]
@@ -401,7 +405,9 @@ def _semantic_groups(docs: Iterable[m.Intent]) -> tuple[SemanticGroup, ...]:
         detect = doc.spec.detect
         if not detect.examples:
             continue
-        encoder = EncoderInfo(detect.encoder.type.value, detect.encoder.provider, detect.encoder.model)
+        encoder = EncoderInfo(
+            detect.encoder.type.value, detect.encoder.provider, detect.encoder.model
+        )
         groups.setdefault(encoder, []).append(
             SemanticIntent(doc.metadata.name, tuple(detect.examples), detect.threshold)
         )

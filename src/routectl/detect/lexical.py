@@ -35,7 +35,6 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-
 MAX_CHARS = 500
 _MISSING = itertools.repeat(-1)  # vocabulary.get's default, for map()
 _SPACES = re.compile(r"\s\s+")
@@ -62,7 +61,10 @@ class LexicalEncoder:
         self._union = FeatureUnion(
             [
                 ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+                (
+                    "chars",
+                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                ),
             ]
         )
         self._parts: list[tuple[object, dict[str, int], np.ndarray, int]] = []

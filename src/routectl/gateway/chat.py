@@ -14,7 +14,9 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
+from routectl.core.policy import CascadeInfo
 from routectl.core.request import Decision, Request
+from routectl.gateway import cascade
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import BadRequest, parse_body, request_features
@@ -54,7 +56,17 @@ class PlainAnswer:
 class Exchange:
     """One request's bookkeeping: what the decision log and the metrics get at the end."""
 
-    __slots__ = ("gw", "runtime", "arrived", "started", "request_id", "features", "decision")
+    __slots__ = (
+        "gw",
+        "runtime",
+        "arrived",
+        "started",
+        "request_id",
+        "features",
+        "decision",
+        "extra_cost",
+        "extra",
+    )
 
     def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
         self.gw = gw
@@ -64,6 +76,8 @@ class Exchange:
         self.request_id = request_id
         self.features: Request | None = None
         self.decision: Decision | None = None
+        self.extra_cost = 0.0  # calls besides the answering one: cascade steps, judge, classifier
+        self.extra: dict[str, Any] = {}  # decision-log fields of dynamic routing (detect, cascade)
 
     def finish(
         self,
@@ -81,9 +95,9 @@ class Exchange:
         if usage:
             input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
             output_tokens = _count(usage.get("completion_tokens"), None)
-        cost = 0.0
+        cost = self.extra_cost
         if model is not None:
-            cost = self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            cost += self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
         route = decision.route if decision else None
         self.gw.decisions.write(
             {
@@ -104,6 +118,7 @@ class Exchange:
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
                 "shadows": shadows or [],
+                **self.extra,
             }
         )
         self.gw.metrics.answered(
@@ -183,6 +198,11 @@ async def chat_completions(
     except BadRequest as exc:
         return ex.fail(400, str(exc), "invalid_request_error", "bad_request")
 
+    if runtime.policy.detector is not None:
+        ex.features = await cascade.classify_ahead(runtime.policy, ex.features)
+        if ex.features.detected is not None:
+            ex.extra["detect"] = cascade.detection_record(ex.features.detected)
+            ex.extra_cost += ex.features.detected.cost
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
         code = decision.trace[-1].code if decision.trace else "unroutable"
@@ -196,6 +216,9 @@ async def chat_completions(
     # a 100 KB body cost more than orjson's encode (~0.35 ms vs ~0.13-0.18 ms).
     stream = body.get("stream") is True
     route = decision.route or ""
+    route_info = runtime.policy.routes_by_name.get(route)
+    if route_info is not None and route_info.cascade is not None:
+        return await _cascade(ex, route_info.cascade, body, stream)
     answer = await send_chain(
         gw.client,
         runtime,
@@ -239,6 +262,63 @@ async def chat_completions(
         except (orjson.JSONDecodeError, AttributeError):
             usage = None
     ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
+
+
+async def _cascade(
+    ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: bool
+) -> PlainAnswer | Response:
+    """A cascade route's answer (see routectl.gateway.cascade): the final one only."""
+    gw, decision = ex.gw, ex.decision
+    assert decision is not None
+    route = decision.route or ""
+    checks = info.checks
+    judge = None
+    if checks.judge_model is not None and checks.judge_threshold is not None:
+        judge = (checks.judge_model, checks.judge_threshold)
+    result = await cascade.send_cascade(
+        gw.client,
+        ex.runtime,
+        decision.chain(),
+        decision.triggers,
+        checks,
+        judge,
+        body,
+        gw.breakers,
+        lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+    )
+    shadows = [
+        model
+        for model in decision.shadows
+        if gw.shadows.send(ex.runtime.upstreams[model], body, ex.request_id)
+    ]
+    answer = result.answer
+    ex.extra_cost += result.extra_cost
+    ex.extra["cascade"] = result.steps
+    if answer.upstream is None:
+        tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
+        ex.finish(502, answer, shadows=shadows)
+        return Response(
+            error_body(
+                f"all upstreams failed: {tried}",
+                "upstream_error",
+                "all_upstreams_failed",
+                attempts=[a.as_dict() for a in answer.attempts],
+            ),
+            502,
+            ex.headers(),
+            media_type=JSON,
+        )
+    usage = None
+    if answer.status < 400:
+        try:
+            usage = orjson.loads(answer.content).get("usage")
+        except (orjson.JSONDecodeError, AttributeError):
+            usage = None
+    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    if stream and answer.status < 400:
+        content = cascade.as_sse(answer.content)
+        answer = Answer(answer.upstream, answer.status, content, "text/event-stream")
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 

@@ -61,6 +61,10 @@ def build_runtime(store: ConfigStore) -> Runtime:
     snapshot = store.snapshot()
     policy = resolve(documents_from_resources(s.resource for s in snapshot.resources.values()))
     credentials = {name: _credentials(p, store) for name, p in policy.providers.items()}
+    if policy.semantic:  # the same detector explain, policy tests and simulate build
+        from routectl.detect import attach
+
+        attach(policy, lambda provider: credentials[provider.name][0])
     upstreams = {}
     for model in policy.models.values():
         provider = policy.providers[model.provider]
