@@ -240,7 +240,7 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
         if _route_matches(candidate_route, request, consumer):
             route = candidate_route
             break
-    if route is None:
+    if route is None or route.strategy == "cheapest-above":
         return _plan_uncached(policy, request), None
     facts = route_facts(policy, route, classification, intent, request.language, request.requires)
     if not facts.fits(request.input_tokens, request.output_tokens):
@@ -338,13 +338,29 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
 
     # One entry per target group: the first eligible model of the group serves it.
     groups: list[tuple[str, int | None]] = []
-    for group in route.targets:
+    if route.strategy == "cheapest-above":
+        groups = [
+            (name, None)
+            for name in _dedupe([n for g in route.targets for n in g.models])
+            if eligible(name) and _meets_bar(policy, route, intent, name, trace)
+        ]
+        if not groups:
+            bar = route.quality_bar
+            return _unroutable(
+                intent,
+                classification,
+                route.name,
+                trace,
+                f"route {route.name}: no eligible model has quality >= {bar} for intent {intent}",
+                "route.no_eligible",
+            )
+    for group in route.targets if route.strategy != "cheapest-above" else ():
         chosen = next((name for name in group.models if eligible(name)), None)
         if chosen is not None:
             groups.append((chosen, group.weight))
     chain = [name for name in route.fallback_chain if eligible(name)]
 
-    if route.strategy == "cheapest":
+    if route.strategy in ("cheapest", "cheapest-above"):
         groups.sort(
             key=lambda g: (
                 policy.models[g[0]].cost(request.input_tokens, request.output_tokens),
@@ -384,11 +400,35 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
     else:
         primary = ordered[0] if ordered else chain[0]
         arms = [Arm("primary", 1.0, primary, tuple(_dedupe(ordered + chain, exclude=primary)))]
-        trace.append(
-            TraceStep(
-                f"strategy.{route.strategy}", "{}: primary {}", (route.strategy, primary), primary
+        if route.strategy == "cascade":
+            steps = " -> ".join(arms[0].chain)
+            trace.append(
+                TraceStep(
+                    "strategy.cascade",
+                    "cascade {} (escalating on a failed answer check)",
+                    (steps,),
+                    primary,
+                )
             )
-        )
+        elif route.strategy == "cheapest-above":
+            score, source, date = policy.models[primary].quality_for(intent) or (0.0, "", "")
+            trace.append(
+                TraceStep(
+                    "strategy.cheapest-above",
+                    "cheapest-above {}: primary {} (quality {} for intent {}; {}, {})",
+                    (route.quality_bar, primary, score, intent, source, date),
+                    primary,
+                )
+            )
+        else:
+            trace.append(
+                TraceStep(
+                    f"strategy.{route.strategy}",
+                    "{}: primary {}",
+                    (route.strategy, primary),
+                    primary,
+                )
+            )
 
     experiment_arm = None
     experiment_sticky = None
@@ -445,6 +485,30 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
         triggers=route.triggers,
         trace=tuple(trace),
     )
+
+
+def _meets_bar(
+    policy: Policy, route: RouteInfo, intent: str | None, name: str, trace: list[TraceStep]
+) -> bool:
+    bar = route.quality_bar or 0.0
+    quality = policy.models[name].quality_for(intent)
+    if quality is None:
+        trace.append(_filtered(name, "no quality score for intent {}", intent))
+        return False
+    if quality[0] < bar:
+        trace.append(
+            _filtered(
+                name,
+                "quality {} < {} for intent {} ({}, {})",
+                quality[0],
+                bar,
+                intent,
+                quality[1],
+                quality[2],
+            )
+        )
+        return False
+    return True
 
 
 def _dedupe(names: list[str], exclude: str | None = None) -> list[str]:

@@ -62,6 +62,10 @@ class Arm:
     fallbacks: tuple[str, ...]
     experiment: str | None = None
 
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return (self.primary, *self.fallbacks)
+
 
 @dataclass(frozen=True, slots=True)
 class ShadowTarget:
