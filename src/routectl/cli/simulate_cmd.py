@@ -66,6 +66,12 @@ def register(app: typer.Typer) -> None:
         on_error: OnError = typer.Option(
             OnError.fail, "--on-error", help="Bad traffic lines: fail (exit 2) or skip and count."
         ),
+        escalation_log: list[str] = typer.Option(
+            [],
+            "--escalation-log",
+            help="A gateway decision log to measure each model's cascade escalation rate "
+            "from (else the routes' declared escalationRates). Repeatable.",
+        ),
     ) -> None:
         """Replay recorded traffic through the policy: cost, models, shifts, what-ifs.
 
@@ -86,6 +92,7 @@ def register(app: typer.Typer) -> None:
             fail_on_unroutable=fail_on_unroutable,
             max_shift=max_shift,
             on_error=on_error.value,
+            escalation_logs=escalation_log,
         )
         if (max_cost_increase is not None or max_shift is not None) and base is None:
             stderr.print(

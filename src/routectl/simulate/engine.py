@@ -37,6 +37,7 @@ from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
 from routectl.simulate import outcomes, ratelimit, scan, tables
+from routectl.simulate.cascade import MeasuredRates
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -82,6 +83,7 @@ def replay(
     outages: list[Outage],
     on_error: str = "fail",
     progress: Progress | None = None,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -93,7 +95,7 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step)
+            return _replay(con, files, policies, outages, on_error, step, escalation)
         finally:
             con.close()
 
@@ -105,6 +107,7 @@ def _replay(
     outages: list[Outage],
     on_error: str,
     step: Progress,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     windowed = [o for o in outages if o.windowed]
@@ -160,7 +163,7 @@ def _replay(
     if limited:
         minutes = outcomes.binding_minutes(con, policies, legs_by_key)
         outcomes.collapse_minutes(con, minutes)
-    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes))
+    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes, escalation))
     aggregated = con.execute(
         """
         SELECT o.side, o.kind, o.model, o.reason, o.route, o.intent, o.arm, o.experiment,
@@ -231,7 +234,7 @@ def _units(
 
 
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, prompt, rep_in, rep_out = row[1:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -243,4 +246,5 @@ def _request(row: tuple[Any, ...]) -> Request:
         input_tokens=int(rep_in),
         output_tokens=int(rep_out),
         metadata=meta,
+        prompt=prompt,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import whatif
+from routectl.simulate import cascade, whatif
 from routectl.simulate.engine import BadTraffic, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
@@ -36,6 +36,7 @@ class SimulateArgs:
     fail_on_unroutable: bool = False
     max_shift: float | None = None
     on_error: str = "fail"
+    escalation_logs: list[str] = field(default_factory=list)
 
 
 def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Progress) -> dict:
@@ -51,7 +52,10 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         whatif.check_price_changes(prices, list(raw.values()))
         policies = {side: whatif.apply_prices(p, prices) for side, p in raw.items()}
         sides = [Side(label, policy) for label, policy in policies.items()]
-        result = replay(files, sides, outages, args.on_error, step)
+        escalation = None
+        if args.escalation_logs:
+            escalation = cascade.measure(Path(p) for p in args.escalation_logs)
+        result = replay(files, sides, outages, args.on_error, step, escalation)
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
         if exc.total > len(exc.errors):
@@ -59,7 +63,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         raise SimulateFailed(
             lines, "correct those lines, or pass --on-error skip to replay the rest"
         ) from None
-    except TrafficError as exc:
+    except (TrafficError, cascade.EscalationLogError) as exc:
         raise SimulateFailed([str(exc)]) from None
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -77,7 +81,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         "price_changes": {name: f"x{factor:g}" for name, factor in prices.items()},
     }
     gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
-    return build(result, policies, sources, scenario, gates)
+    return build(result, policies, sources, scenario, gates, escalation)
 
 
 def _prices(loaded: Any) -> dict[str, str | None]:

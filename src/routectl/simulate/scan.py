@@ -23,7 +23,9 @@ from routectl.simulate.sources import TrafficError, TrafficFile
 from routectl.simulate.token_classes import Condition, condition_columns
 from routectl.simulate.whatif import Outage
 
-ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata")
+# prompt: the text semantic intent detection reads (a group per distinct prompt, so each
+# is classified once); traces without one group as before
+ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata", "prompt")
 MAX_LISTED_ERRORS = 20
 
 

@@ -33,6 +33,7 @@ FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "prompt",
 )
 TEXT_FEATURES: tuple[str, ...] = (
     "intent",
@@ -42,6 +43,7 @@ TEXT_FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "prompt",
 )
 # Column names recognised for each feature, lower case, most specific first.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -67,6 +69,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "requestid"),
     "session": ("session", "session_id"),
     "metadata": ("metadata",),
+    "prompt": ("prompt", "prompt_text"),
 }
 FORMATS: dict[str, str] = {
     ".csv": "csv",
