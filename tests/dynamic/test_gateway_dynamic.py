@@ -226,7 +226,7 @@ def test_cheapest_above_serves_the_cheapest_model_meeting_the_bar(serve, llm, st
     # without scores no model qualifies: unroutable, named
     response = chat(gateway, metadata={"intent": "code"})
     assert response.status_code == 400
-    assert "quality >= 0.8" in response.json()["error"]["message"]
+    assert "route good-enough: no eligible model" in response.json()["error"]["message"]
     text = with_quality((tmp_path / "applied" / "policy.yaml").read_text())
     gateway.await_revision(apply_policy(store, text, tmp_path / "applied-2"))
     response = chat(gateway, metadata={"intent": "code"})

@@ -31,6 +31,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
+from routectl.core.strategies import DEFAULT as DEFAULT_STRATEGY
+from routectl.core.strategies import STRATEGIES
+
 API_VERSION = "routectl.dev/v1"
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
@@ -61,6 +65,7 @@ StrSet = Annotated[list[str], AfterValidator(_as_set)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 NameSet = Annotated[list[Name], AfterValidator(_as_set)]
 NameList = list[Name]
+Alias = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 SecretRef = Annotated[
     str,
     Field(
@@ -93,14 +98,6 @@ class ProviderType(StrEnum):
     azure_openai = "azure-openai"
     bedrock = "bedrock"
     vertex = "vertex"
-
-
-class FallbackTrigger(StrEnum):
-    rate_limited = "429"
-    server_error = "5xx"
-    timeout = "timeout"
-    connection_error = "connection-error"
-    context_length = "context-length"
 
 
 class Metadata(Spec):
@@ -167,6 +164,10 @@ class QualityScore(Spec):
 class ModelSpec(Spec):
     provider: Name
     upstream_model: str = Field(min_length=1)
+    aliases: Annotated[list[Alias], AfterValidator(_as_set)] = Field(
+        default_factory=list,
+        description="Other names a client may ask for this model by (a request's 'model').",
+    )
     tier: Name | None = None
     capabilities: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
         default_factory=lambda: [Capability.chat]
@@ -341,12 +342,7 @@ class Target(Spec):
 class Fallback(Spec):
     chain: NameList = Field(default_factory=list)
     on: Annotated[list[FallbackTrigger], AfterValidator(lambda v: sorted(set(v)))] = Field(
-        default_factory=lambda: [
-            FallbackTrigger.rate_limited,
-            FallbackTrigger.server_error,
-            FallbackTrigger.timeout,
-            FallbackTrigger.connection_error,
-        ]
+        default_factory=lambda: list(DEFAULT_TRIGGERS)
     )
 
 
@@ -410,7 +406,7 @@ class RouteSpec(Spec):
     )
     description: str | None = None
     match: RouteMatch = Field(default_factory=RouteMatch)
-    strategy: Literal["priority", "cheapest", "weighted", "cascade", "cheapest-above"] = "priority"
+    strategy: Literal[tuple(STRATEGIES)] = DEFAULT_STRATEGY  # type: ignore[valid-type]
     targets: list[Target] = Field(min_length=1)
     cascade: Cascade | None = Field(
         default=None, description="strategy cascade: the answer checks that escalate."

@@ -172,6 +172,8 @@ class RouteInfo:
     requires: frozenset[str]
     sticky_by: str
     experiments: tuple[ExperimentInfo, ...] = ()
+    # every model the route may serve: members of its targets and its fallbacks
+    candidates: frozenset[str] = frozenset()
     cascade: CascadeInfo | None = None
     quality_bar: float | None = None  # strategy cheapest-above
 
@@ -198,6 +200,8 @@ class Policy:
     experiments: dict[str, ExperimentInfo]
     consumers: dict[str, ConsumerInfo]
     default_intent: str | None
+    # what a client may put in a request's ``model``: every model's name and its aliases
+    model_names: dict[str, str] = field(default_factory=dict)
     # classification name (None: unknown/missing = strictest) -> models it may reach
     allowed: dict[str | None, frozenset[str]] = field(default_factory=dict)
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
@@ -324,6 +328,11 @@ def resolve(documents: Iterable[Any]) -> Policy:
         name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
         for name, cls in classifications.items()
     }
+    model_names = {name: name for name in models}
+    for name, doc in by_kind["Model"].items():
+        if name in models:
+            for alias in doc.spec.aliases:
+                model_names.setdefault(alias, name)  # a model's own name wins over an alias
     strictest = frozenset(models)
     for names in allowed.values():
         strictest &= names
@@ -339,6 +348,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         experiments=experiments,
         consumers=consumers,
         default_intent=default_intent,
+        model_names=model_names,
         allowed=allowed,
         intent_by_language=intent_by_language,
     )
@@ -450,6 +460,7 @@ def _route(
             label = f"tier:{target.tier}"
         groups.append(TargetGroup(label, tuple(names), target.weight))
     name = doc.metadata.name
+    chain = tuple(n for n in spec.fallback.chain if n in models)
     return RouteInfo(
         name=name,
         order=spec.order,
@@ -462,7 +473,7 @@ def _route(
         metadata=tuple(sorted(spec.match.metadata.items())),
         strategy=spec.strategy,
         targets=tuple(groups),
-        fallback_chain=tuple(n for n in spec.fallback.chain if n in models),
+        fallback_chain=chain,
         triggers=_trigger_set(tuple(spec.fallback.on)),
         shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
         max_cost_per_request=spec.constraints.max_cost_per_request,
@@ -470,6 +481,7 @@ def _route(
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
+        candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
         cascade=_cascade(spec.cascade) if spec.strategy == "cascade" else None,
         quality_bar=spec.quality,
     )
