@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import policy_from_text
 from typer.testing import CliRunner
 
 from routectl.cli.main import app
 from routectl.core.evaluator import decide, plan
 from routectl.core.manifest import parse_document
 from routectl.core.request import Request
-from tests.conftest import policy_from_text
 
 runner = CliRunner()
 
