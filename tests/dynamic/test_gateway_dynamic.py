@@ -231,3 +231,20 @@ def test_cheapest_above_serves_the_cheapest_model_meeting_the_bar(serve, llm, st
     gateway.await_revision(apply_policy(store, text, tmp_path / "applied-2"))
     response = chat(gateway, metadata={"intent": "code"})
     assert response.headers["x-routectl-model"] == "m-mid"
+
+
+def test_simulate_measures_escalation_from_the_gateways_own_log(serve, llm, tmp_path):
+    from simulate.helpers import simulate_json
+
+    llm["p-local"].answers = ["truncated", 'json:{"total": 1}', 'json:{"total": 1}', "badjson"]
+    llm["p-mid"].answers = ['json:{"total": 2}']
+    gateway = serve(CASCADE)
+    for _ in range(4):
+        assert chat(gateway).status_code == 200
+    log = tmp_path / "decisions.jsonl"
+    assert len(read_log(log, 4)) == 4
+    policy = tmp_path / "policy-0"  # the directory serve() wrote
+    report = simulate_json(policy, "--traffic", log, "--escalation-log", log)
+    rates = {r["model"]: (r["rate"], r["source"]) for r in report["cascade"]["routes"][0]["rates"]}
+    assert rates["m-local"] == (0.5, "measured")
+    assert rates["m-mid"] == (0.0, "measured")
