@@ -276,6 +276,13 @@ class IntentDetection(Spec):
     )
     encoder: Encoder = Field(default_factory=Encoder)
 
+    @model_validator(mode="after")
+    def _examples_for_semantic_fields(self) -> IntentDetection:
+        given = {"threshold", "encoder"} & self.model_fields_set
+        if given and not self.examples:
+            raise ValueError(f"{' and '.join(sorted(given))} apply to 'examples'; there are none")
+        return self
+
     @field_validator("regex")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
