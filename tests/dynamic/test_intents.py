@@ -191,3 +191,30 @@ def test_unknown_encoder_provider_is_a_located_load_error(write_policy):
     result = runner.invoke(app, ["explain", str(directory), "--prompt", "x"])
     assert result.exit_code == 2
     assert "unknown provider p-missing" in result.output
+
+
+def test_threshold_or_encoder_without_examples_is_an_error():
+    from routectl.core.manifest import parse_document
+
+    intent = {"apiVersion": "routectl.dev/v1", "kind": "Intent", "metadata": {"name": "x"}}
+    intent["spec"] = {"detect": {"threshold": 0.5}}
+    with pytest.raises(ValueError, match="threshold apply to 'examples'; there are none"):
+        parse_document(intent)
+    intent["spec"] = {"detect": {"examples": ["a"], "threshold": 0.5}}
+    assert parse_document(intent).spec.detect.threshold == 0.5
+
+
+def test_lint_names_unknown_encoder_and_judge_models(write_policy):
+    judged = """
+kind: Route
+metadata: {name: c}
+spec:
+  strategy: cascade
+  targets: [{model: m-local}]
+  cascade: {checks: {judge: {model: m-juge, threshold: 0.5}}}
+"""
+    directory = write_policy(CLASSIFIER.replace("m-classifier", "m-clasifier"), judged)
+    result = runner.invoke(app, ["lint", str(directory), "--format", "json"])
+    assert result.exit_code == 1
+    messages = result.stdout
+    assert "unknown Model 'm-clasifier'" in messages and "unknown Model 'm-juge'" in messages

@@ -257,6 +257,9 @@ class Encoder(Spec):
         return self
 
 
+DEFAULT_THRESHOLD = 0.3
+
+
 class IntentDetection(Spec):
     keywords: StrSet = Field(default_factory=list)
     regex: list[Annotated[str, Field(json_schema_extra={"format": "regex"})]] = Field(
@@ -268,19 +271,20 @@ class IntentDetection(Spec):
         description="Labelled utterances: a prompt most like one of them is this intent "
         "(after keyword, regex and language rules of every intent found nothing).",
     )
-    threshold: StrictFloat = Field(
-        default=0.3,
+    threshold: StrictFloat | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="The least similarity (or, for an llm encoder, confidence) that counts.",
+        description="The least similarity (or, for an llm encoder, confidence) that counts "
+        f"(default {DEFAULT_THRESHOLD}).",
     )
-    encoder: Encoder = Field(default_factory=Encoder)
+    encoder: Encoder | None = Field(default=None, description="Default: lexical.")
 
     @model_validator(mode="after")
     def _examples_for_semantic_fields(self) -> IntentDetection:
-        given = {"threshold", "encoder"} & self.model_fields_set
+        given = [n for n in ("encoder", "threshold") if getattr(self, n) is not None]
         if given and not self.examples:
-            raise ValueError(f"{' and '.join(sorted(given))} apply to 'examples'; there are none")
+            raise ValueError(f"{' and '.join(given)} apply to 'examples'; there are none")
         return self
 
     @field_validator("regex")

@@ -415,11 +415,11 @@ def _semantic_groups(docs: Iterable[m.Intent]) -> tuple[SemanticGroup, ...]:
         detect = doc.spec.detect
         if not detect.examples:
             continue
-        encoder = EncoderInfo(
-            detect.encoder.type.value, detect.encoder.provider, detect.encoder.model
-        )
+        declared = detect.encoder or m.Encoder()
+        encoder = EncoderInfo(declared.type.value, declared.provider, declared.model)
+        threshold = m.DEFAULT_THRESHOLD if detect.threshold is None else detect.threshold
         groups.setdefault(encoder, []).append(
-            SemanticIntent(doc.metadata.name, tuple(detect.examples), detect.threshold)
+            SemanticIntent(doc.metadata.name, tuple(detect.examples), threshold)
         )
     return tuple(SemanticGroup(encoder, tuple(intents)) for encoder, intents in groups.items())
 

@@ -177,9 +177,7 @@ def _cascade_arms(
 # The cheapest eligible model; the route's quality bar is a hard filter (filters.py,
 # "quality"), so every model it may reach, fallbacks included, meets the bar.
 register(
-    Strategy(
-        "cheapest-above", _ordered_arms("cheapest-above"), whole_groups=True, rank=cost_form
-    )
+    Strategy("cheapest-above", _ordered_arms("cheapest-above"), whole_groups=True, rank=cost_form)
 )
 register(Strategy("cascade", _cascade_arms))
 

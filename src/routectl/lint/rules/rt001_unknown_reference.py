@@ -99,9 +99,9 @@ def _references(source: SourceDocument) -> Iterator[tuple[Path, str, str]]:
                 yield ("spec", "quality", i, "intent"), "Intent", score.intent
     elif kind == "Intent":
         encoder = spec.detect.encoder
-        if encoder.type.value == "embeddings" and encoder.provider is not None:
+        if encoder is not None and encoder.provider is not None:  # embeddings
             yield ("spec", "detect", "encoder", "provider"), "Provider", encoder.provider
-        if encoder.type.value == "llm" and encoder.model is not None:
+        if encoder is not None and encoder.type.value == "llm" and encoder.model is not None:
             yield ("spec", "detect", "encoder", "model"), "Model", encoder.model
     elif kind == "Route":
         if spec.cascade is not None:
