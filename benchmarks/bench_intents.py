@@ -32,10 +32,11 @@ first turns, against the core's keyword and regex rules over the same prompts
 measured in the same run. The encoder keeps each distinct word's character
 n-grams; the target is for a running detector (its word cache warm, as after
 the first few hundred prompts of real traffic), and a cold line (the word
-cache dropped before every call, every word new) is printed beside it. Both wall-clock time and the thread's CPU time are
-printed; the target (lexical p99 < 1 ms) is checked on CPU time, because this
-machine's 2 cores are shared (the load average is printed) and a wall-clock
-p99 there measures the other processes' bursts as much as the classifier.
+cache dropped before every call, every word new) is printed beside it. Both
+wall-clock time and the thread's CPU time are printed; the target (lexical
+p99 < 1 ms) is checked on CPU time, because this machine's 2 cores are shared
+(the load average is printed) and a wall-clock p99 there measures the other
+processes' bursts as much as the classifier.
 
 The embeddings and LLM encoders need a model: none is available offline, and a
 mock endpoint's vectors or verdicts say nothing about accuracy, so their
