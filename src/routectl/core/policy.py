@@ -19,6 +19,7 @@ from typing import Any
 from routectl.core import manifest as m
 from routectl.core.detect import EncoderInfo, IntentDetector, SemanticGroup, SemanticIntent
 from routectl.core.regions import satisfies
+from routectl.core.tokens import Linear
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,13 @@ class ModelInfo:
     tpm: int | None
     # (intent or None for "any other intent", score, source, date), from the user's evals
     quality: tuple[tuple[str | None, float, str, str], ...] = ()
+    # the cost as a linear form in tokens (routectl.core.tokens), made once per model
+    cost_form: Linear = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "cost_form", Linear(self.price_input, self.price_output, 1_000_000)
+        )
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000

@@ -235,7 +235,8 @@ def _units(
 
 
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, prompt, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, prompt = row[1:9]
+    rep_in, rep_out = row[9:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -247,5 +248,7 @@ def _request(row: tuple[Any, ...]) -> Request:
         input_tokens=int(rep_in),
         output_tokens=int(rep_out),
         metadata=meta,
+        requires=frozenset(requires.split(",")) if requires else frozenset(),
+        model=model,
         prompt=prompt,
     )

@@ -25,7 +25,16 @@ from routectl.simulate.whatif import Outage
 
 # prompt: the text semantic intent detection reads (a group per distinct prompt, so each
 # is classified once); traces without one group as before
-ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata", "prompt")
+ROUTE_FEATURES = (
+    "intent",
+    "classification",
+    "language",
+    "consumer",
+    "metadata",
+    "requires",
+    "requested_model",
+    "prompt",
+)
 MAX_LISTED_ERRORS = 20
 
 

@@ -33,6 +33,8 @@ FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "requires",
+    "requested_model",
     "prompt",
 )
 TEXT_FEATURES: tuple[str, ...] = (
@@ -43,6 +45,8 @@ TEXT_FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "requires",
+    "requested_model",
     "prompt",
 )
 # Column names recognised for each feature, lower case, most specific first.
@@ -69,6 +73,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "requestid"),
     "session": ("session", "session_id"),
     "metadata": ("metadata",),
+    # capabilities the request needs (a list, or "vision,tools"); the model a client pinned
+    "requires": ("requires", "required_capabilities"),
+    "requested_model": ("requested_model", "pinned_model"),
     "prompt": ("prompt", "prompt_text"),
 }
 FORMATS: dict[str, str] = {

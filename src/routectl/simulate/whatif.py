@@ -163,7 +163,7 @@ def apply_prices(policy: Policy, changes: dict[str, float]) -> Policy:
                     else None
                 ),
             )
-    return dataclasses.replace(policy, models=models, _route_index={})
+    return dataclasses.replace(policy, models=models, _route_index={}, _plan_cache={})
 
 
 def check_price_changes(changes: dict[str, float], policies: list[Policy]) -> None:
