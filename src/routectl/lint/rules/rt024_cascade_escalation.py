@@ -1,4 +1,4 @@
-"""RT024 cascade-escalation (warning): a cascade that cannot escalate, or rates that apply to nothing.
+"""RT024 cascade-escalation (warning): a cascade with nothing to escalate to, or idle rates.
 
 A `cascade` route sends a request to its next model when an answer fails the
 route's checks. With one model in its chain (targets, then fallbacks) there
@@ -104,7 +104,6 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
             if name in ctx.policy.models and name not in chain:
                 yield Problem(
                     source.locate("spec", "cascade", "escalationRates", name),
-                    f"route {source.name}: escalation rate for {name}, which is not in the "
-                    "cascade",
+                    f"route {source.name}: escalation rate for {name}, which is not in the cascade",
                     f"remove it, or add {name} to the route's targets",
                 )
