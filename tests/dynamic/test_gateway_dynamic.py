@@ -64,7 +64,7 @@ def test_cascade_escalates_on_a_bad_answer(serve, llm, tmp_path, local, mid, ans
     response = chat(gateway)
     assert response.status_code == 200
     assert response.headers["x-routectl-model"] == answered
-    record = read_log(tmp_path / "decisions.jsonl", 1)[-1]
+    record = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]
     steps = record["cascade"]
     assert steps[0]["model"] == "m-local" and steps[0]["verdict"] == "escalated"
     assert reason in steps[0]["reason"]
@@ -83,7 +83,7 @@ def test_a_good_first_answer_stays_local(serve, llm, tmp_path):
     response = chat(gateway)
     assert response.headers["x-routectl-model"] == "m-local"
     assert llm["p-mid"].received == [] and llm["p-big"].received == []
-    record = read_log(tmp_path / "decisions.jsonl", 1)[-1]
+    record = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]
     assert record["cascade"] == [{"model": "m-local", "verdict": "accepted"}]
 
 
@@ -94,7 +94,7 @@ def test_the_last_answer_is_kept_when_every_step_fails_its_checks(serve, llm, tm
     response = chat(gateway)
     assert response.status_code == 200
     assert response.headers["x-routectl-model"] == "m-big"
-    steps = read_log(tmp_path / "decisions.jsonl", 1)[-1]["cascade"]
+    steps = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]["cascade"]
     assert [s["verdict"] for s in steps] == ["escalated", "escalated", "kept"]
 
 
@@ -131,7 +131,7 @@ def test_judge_score_below_threshold_escalates_and_is_paid_for(serve, llm, tmp_p
     gateway = serve(judged)
     response = chat(gateway)
     assert response.headers["x-routectl-model"] == "m-mid"
-    record = read_log(tmp_path / "decisions.jsonl", 1)[-1]
+    record = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]
     assert record["cascade"][0]["judge_score"] == 0.3
     assert "judge m-judge scored 0.30 < 0.70" in record["cascade"][0]["reason"]
     judge_request = llm["p-judge"].received[0]
@@ -174,7 +174,7 @@ def test_gateway_routes_by_semantic_intent_and_logs_the_match(serve, llm, tmp_pa
     gateway = serve(SEMANTIC)
     assert chat(gateway, "solve the equation 4x = 8").headers["x-routectl-model"] == "m-big"
     assert chat(gateway, "good morning!").headers["x-routectl-model"] == "m-local"
-    records = read_log(tmp_path / "decisions.jsonl", 2)
+    records = read_log(tmp_path / "decisions.jsonl", 2, timeout_s=15)
     assert records[0]["intent"] == "math"
     detect = records[0]["detect"]
     assert detect["encoder"] == "lexical" and detect["example"].startswith("Solve the equation")
@@ -190,7 +190,7 @@ def test_gateway_counts_the_llm_classifier(serve, llm, tmp_path):
     )
     response = chat(gateway, "a math question please")
     assert response.headers["x-routectl-model"] == "m-big"
-    record = read_log(tmp_path / "decisions.jsonl", 1)[-1]
+    record = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]
     classifier_cost = (100 * 0.1 + 50 * 0.2) / 1e6
     assert record["detect"]["cost"] == pytest.approx(classifier_cost)
     assert record["cost"] == pytest.approx(classifier_cost + (100 * 5 + 50 * 15) / 1e6)
@@ -242,7 +242,7 @@ def test_simulate_measures_escalation_from_the_gateways_own_log(serve, llm, tmp_
     for _ in range(4):
         assert chat(gateway).status_code == 200
     log = tmp_path / "decisions.jsonl"
-    assert len(read_log(log, 4)) == 4
+    assert len(read_log(log, 4, timeout_s=15)) == 4
     policy = tmp_path / "policy-0"  # the directory serve() wrote
     report = simulate_json(policy, "--traffic", log, "--escalation-log", log)
     rates = {r["model"]: (r["rate"], r["source"]) for r in report["cascade"]["routes"][0]["rates"]}

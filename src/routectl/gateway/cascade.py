@@ -31,19 +31,23 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jsonschema
 import orjson
+from starlette.responses import Response
 
 from routectl.core.detect import IntentMatch
 from routectl.core.evaluator import needs_semantic
-from routectl.core.policy import AnswerChecksInfo, Policy
+from routectl.core.policy import AnswerChecksInfo, CascadeInfo, Policy
 from routectl.core.request import Request
 from routectl.gateway.breaker import Breakers
 from routectl.gateway.runtime import Runtime, Upstream
 from routectl.gateway.upstream import Answer, send_chain
+
+if TYPE_CHECKING:
+    from routectl.gateway.chat import Exchange
 
 JUDGE_INSTRUCTIONS = (
     "You grade an assistant's answer to a user's request. Score from 0 (useless, wrong, "
@@ -263,6 +267,63 @@ def detection_record(match: IntentMatch) -> dict[str, Any]:
         "cost": match.cost,
         "latency_ms": match.latency_ms,
     }
+
+
+async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: bool) -> Any:
+    """The answer of a cascade route to the client, recorded on ``ex``: the final one only."""
+    from routectl.gateway.chat import JSON, PlainAnswer, error_body
+
+    gw, decision = ex.gw, ex.decision
+    assert decision is not None
+    route = decision.route or ""
+    checks = info.checks
+    judge = None
+    if checks.judge_model is not None and checks.judge_threshold is not None:
+        judge = (checks.judge_model, checks.judge_threshold)
+    result = await send_cascade(
+        gw.client,
+        ex.runtime,
+        decision.chain(),
+        decision.triggers,
+        checks,
+        judge,
+        body,
+        gw.breakers,
+        lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+    )
+    shadows = [
+        model
+        for model in decision.shadows
+        if gw.shadows.send(ex.runtime.upstreams[model], body, ex.request_id)
+    ]
+    answer = result.answer
+    ex.extra_cost += result.extra_cost
+    ex.extra["cascade"] = result.steps
+    if answer.upstream is None:
+        tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
+        ex.finish(502, answer, shadows=shadows)
+        return Response(
+            error_body(
+                f"all upstreams failed: {tried}",
+                "upstream_error",
+                "all_upstreams_failed",
+                attempts=[a.as_dict() for a in answer.attempts],
+            ),
+            502,
+            ex.headers(),
+            media_type=JSON,
+        )
+    usage = None
+    if answer.status < 400:
+        try:
+            usage = orjson.loads(answer.content).get("usage")
+        except (orjson.JSONDecodeError, AttributeError):
+            usage = None
+    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    if stream and answer.status < 400:
+        content = as_sse(answer.content)
+        answer = Answer(answer.upstream, answer.status, content, "text/event-stream")
+    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 
 def as_sse(content: bytes) -> bytes:

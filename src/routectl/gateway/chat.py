@@ -14,7 +14,6 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
-from routectl.core.policy import CascadeInfo
 from routectl.core.request import Decision, Request
 from routectl.gateway import cascade
 from routectl.gateway.auth import presented_key
@@ -218,7 +217,7 @@ async def chat_completions(
     route = decision.route or ""
     route_info = runtime.policy.routes_by_name.get(route)
     if route_info is not None and route_info.cascade is not None:
-        return await _cascade(ex, route_info.cascade, body, stream)
+        return await cascade.answer(ex, route_info.cascade, body, stream)
     answer = await send_chain(
         gw.client,
         runtime,
@@ -262,63 +261,6 @@ async def chat_completions(
         except (orjson.JSONDecodeError, AttributeError):
             usage = None
     ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
-    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
-
-
-async def _cascade(
-    ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: bool
-) -> PlainAnswer | Response:
-    """A cascade route's answer (see routectl.gateway.cascade): the final one only."""
-    gw, decision = ex.gw, ex.decision
-    assert decision is not None
-    route = decision.route or ""
-    checks = info.checks
-    judge = None
-    if checks.judge_model is not None and checks.judge_threshold is not None:
-        judge = (checks.judge_model, checks.judge_threshold)
-    result = await cascade.send_cascade(
-        gw.client,
-        ex.runtime,
-        decision.chain(),
-        decision.triggers,
-        checks,
-        judge,
-        body,
-        gw.breakers,
-        lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
-    )
-    shadows = [
-        model
-        for model in decision.shadows
-        if gw.shadows.send(ex.runtime.upstreams[model], body, ex.request_id)
-    ]
-    answer = result.answer
-    ex.extra_cost += result.extra_cost
-    ex.extra["cascade"] = result.steps
-    if answer.upstream is None:
-        tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
-        ex.finish(502, answer, shadows=shadows)
-        return Response(
-            error_body(
-                f"all upstreams failed: {tried}",
-                "upstream_error",
-                "all_upstreams_failed",
-                attempts=[a.as_dict() for a in answer.attempts],
-            ),
-            502,
-            ex.headers(),
-            media_type=JSON,
-        )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
-    if stream and answer.status < 400:
-        content = cascade.as_sse(answer.content)
-        answer = Answer(answer.upstream, answer.status, content, "text/event-stream")
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 
