@@ -108,3 +108,28 @@ def test_local_first_example_on_the_azure_traces_reports_saving_and_quality():
     ).stdout  # fmt: skip
     assert "always on its last model" in text and "(declared)" in text
     assert "predicted quality" in text
+
+
+def test_markdown_report_carries_the_cascade_and_quality_lines():
+    result = simulate(
+        LOCAL_FIRST, "--traffic", TRAFFIC / "azure-code-conv.yaml", "--set",
+        "classification=internal", "--format", "markdown",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "cascade code:" in result.stdout and "always on its last model" in result.stdout
+    assert "predicted quality" in result.stdout
+
+
+def test_base_and_head_quality_side_by_side(tmp_path):
+    import shutil
+
+    head = tmp_path / "head"
+    shutil.copytree(LOCAL_FIRST, head)
+    routes = head / "routes.yaml"
+    routes.write_text(routes.read_text().replace("quality: 0.85", "quality: 0.9"))
+    rows = [{"prompt": "Write a poem about rain.", "input_tokens": 500, "output_tokens": 300,
+             "classification": "internal"}] * 10  # fmt: skip
+    report = simulate_json(head, "--traffic", traffic(tmp_path, rows), "--base", LOCAL_FIRST)
+    # the bar moves from 0.85 (gpt-4o-mini, 0.88) to 0.9 (gpt-4o, 0.95): dearer, better
+    assert report["delta"]["quality"] == {"base": pytest.approx(0.88), "head": pytest.approx(0.95)}
+    assert report["delta"]["cost"]["absolute"] > 0
