@@ -132,8 +132,7 @@ FILTERS: list[Filter] = [
     Filter(
         "quality",
         "{0} filtered out: quality {1} below the route's {2} for intent {3} ({4})",
-        static=_quality,
-        forbids=True,
+        static=_quality,  # not ``forbids``: the data may go there, the model is not good enough
     ),
     Filter(
         "context-window",

@@ -435,10 +435,13 @@ class RouteSpec(Spec):
 
     @model_validator(mode="after")
     def _strategy_fields(self) -> RouteSpec:
-        if self.cascade is not None and self.strategy != "cascade":
-            raise ValueError("'cascade' is read only by strategy: cascade")
-        if (self.quality is None) != (self.strategy != "cheapest-above"):
-            raise ValueError("strategy cheapest-above needs 'quality', and only it reads it")
+        strategy = STRATEGIES[self.strategy]
+        if self.cascade is not None and not strategy.escalates:
+            readers = ", ".join(n for n, s in STRATEGIES.items() if s.escalates)
+            raise ValueError(f"'cascade' is read only by strategy {readers}")
+        if (self.quality is None) == strategy.quality_bar:
+            readers = ", ".join(n for n, s in STRATEGIES.items() if s.quality_bar)
+            raise ValueError(f"strategy {readers} needs 'quality', and only it reads it")
         return self
 
 
@@ -502,6 +505,14 @@ class CaseRequest(Spec):
     metadata: dict[str, str] = Field(default_factory=dict)
     prompt: str | None = None
     request_id: str | None = None
+    session: str | None = Field(default=None, description="Sticky key for session splits.")
+    requires: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
+        default_factory=list, description="Capabilities the request itself needs."
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model the client asks for (a name or alias); absent or 'auto': any.",
+    )
 
 
 class CaseExpectation(Spec):
@@ -514,11 +525,24 @@ class CaseExpectation(Spec):
         description="Models that must appear nowhere: primary, fallbacks, arms, shadows.",
     )
     unroutable: StrictBool | None = None
+    served_by: Name | None = Field(
+        default=None,
+        description="The model that answers once the chain fails over past what is down.",
+    )
+    shadows: NameSet | None = Field(default=None, description="The exact shadow copies drawn.")
+    arm: str | None = Field(
+        default=None, description="The arm drawn: primary, pinned, candidate or a target."
+    )
+    experiment: Name | None = Field(default=None, description="The live experiment drawn.")
 
 
 class CaseSpec(Spec):
     name: str
     request: CaseRequest
+    down: NameSet = Field(
+        default_factory=list,
+        description="Providers or models that are down (fail with 5xx/timeouts) in this case.",
+    )
     expect: CaseExpectation
 
 

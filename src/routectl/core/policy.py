@@ -19,6 +19,7 @@ from typing import Any
 from routectl.core import manifest as m
 from routectl.core.detect import EncoderInfo, IntentDetector, SemanticGroup, SemanticIntent
 from routectl.core.regions import satisfies
+from routectl.core.strategies import STRATEGIES
 from routectl.core.tokens import Linear
 
 
@@ -490,7 +491,7 @@ def _route(
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
         candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
-        cascade=_cascade(spec.cascade) if spec.strategy == "cascade" else None,
+        cascade=_cascade(spec.cascade) if STRATEGIES[spec.strategy].escalates else None,
         quality_bar=spec.quality,
     )
 

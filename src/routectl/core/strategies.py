@@ -47,6 +47,9 @@ class Strategy:
     rank: Callable[[ModelInfo], Linear] | None = None  # rank by this form, then tier, name
     draws: bool = False
     weights: bool = False  # targets carry weights (lint: a weight elsewhere means nothing)
+    # the gateway checks each answer against the route's ``cascade`` and escalates
+    escalates: bool = False
+    quality_bar: bool = False  # the route declares a ``quality`` its models must meet
 
     @property
     def token_dependent(self) -> bool:
@@ -177,9 +180,15 @@ def _cascade_arms(
 # The cheapest eligible model; the route's quality bar is a hard filter (filters.py,
 # "quality"), so every model it may reach, fallbacks included, meets the bar.
 register(
-    Strategy("cheapest-above", _ordered_arms("cheapest-above"), whole_groups=True, rank=cost_form)
+    Strategy(
+        "cheapest-above",
+        _ordered_arms("cheapest-above"),
+        whole_groups=True,
+        rank=cost_form,
+        quality_bar=True,
+    )
 )
-register(Strategy("cascade", _cascade_arms))
+register(Strategy("cascade", _cascade_arms, escalates=True))
 
 DEFAULT = "priority"
 

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from routectl.core.strategies import STRATEGIES
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
@@ -85,7 +86,7 @@ from routectl.lint.findings import Problem
 def check(ctx: LintContext, options: None) -> Iterator[Problem]:
     for source in ctx.of_kind("Route"):
         spec = source.doc.spec
-        if spec.strategy != "cascade":
+        if not STRATEGIES[spec.strategy].escalates:
             continue
         route = ctx.policy.routes_by_name.get(source.name)
         if route is None:
