@@ -248,3 +248,19 @@ def test_simulate_measures_escalation_from_the_gateways_own_log(serve, llm, tmp_
     rates = {r["model"]: (r["rate"], r["source"]) for r in report["cascade"]["routes"][0]["rates"]}
     assert rates["m-local"] == (0.5, "measured")
     assert rates["m-mid"] == (0.0, "measured")
+
+
+def test_gateway_classifies_with_an_embeddings_endpoint_off_its_loop(serve, llm, tmp_path):
+    gateway = serve(
+        SEMANTIC.replace(
+            "threshold: 0.2",
+            "threshold: 0.3\n    encoder: {type: embeddings, provider: p-embed, model: bge-small}",
+        )
+    )
+    assert chat(gateway, "solve the equation 3x = 12").headers["x-routectl-model"] == "m-big"
+    assert chat(gateway, "solve the equation 3x = 12").headers["x-routectl-model"] == "m-big"
+    record = read_log(tmp_path / "decisions.jsonl", 2, timeout_s=15)[-1]
+    assert record["detect"]["encoder"] == "embeddings p-embed/bge-small"
+    assert record["detect"]["intent"] == "math"
+    # the four examples once, the prompt once: the second request was answered from the cache
+    assert [len(texts) for texts in llm["p-embed"].embedded] == [4, 1]
