@@ -133,3 +133,18 @@ def test_base_and_head_quality_side_by_side(tmp_path):
     # the bar moves from 0.85 (gpt-4o-mini, 0.88) to 0.9 (gpt-4o, 0.95): dearer, better
     assert report["delta"]["quality"] == {"base": pytest.approx(0.88), "head": pytest.approx(0.95)}
     assert report["delta"]["cost"]["absolute"] > 0
+
+
+def test_an_llm_classifier_is_paid_once_per_distinct_prompt(write_policy, llm, tmp_path):
+    from dynamic.test_intents import CLASSIFIER
+
+    llm["p-classifier"].answers = ["classify"]
+    rows = [{"prompt": "a math question", "input_tokens": 10, "output_tokens": 0}] * 5
+    rows += [{"prompt": "some code please", "input_tokens": 10, "output_tokens": 0}] * 5
+    report = simulate_json(write_policy(CLASSIFIER), "--traffic", traffic(tmp_path, rows))
+    per_call = (100 * 0.1 + 50 * 0.2) / 1e6
+    assert report["detection"] == {"prompts": 2, "cost": pytest.approx(2 * per_call)}
+    assert len(llm["p-classifier"].received) == 2
+    served = 5 * 10 * 5.0 / 1e6 + 5 * 10 * 1.0 / 1e6  # code on m-big, math on m-mid
+    assert report["cost"]["total"] == pytest.approx(2 * per_call + served)
+    assert {i["name"]: i["requests"] for i in report["by_intent"]} == {"math": 5, "code": 5}

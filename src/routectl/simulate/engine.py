@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.core.evaluator import choose
+from routectl.core.evaluator import choose, needs_semantic, semantic_match
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
@@ -76,6 +76,8 @@ class Replay:
     time_span: tuple[datetime | None, datetime | None] = (None, None)
     rate_limits: str = "none in the policy"
     limited_minutes: int = 0
+    # side -> (distinct prompts the examples classified, the classifications' cost in USD)
+    detection: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def replay(
@@ -134,6 +136,7 @@ def _replay(
         for label, policy in policies.items()
         for row in features
     }
+    detection = {label: _detection(policy, features) for label, policy in policies.items()}
     units = _units(con, plans, bool({"request_id", "session"} & scanned.present))
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     legs_by_key: outcomes.LegsByKey = {}
@@ -189,6 +192,7 @@ def _replay(
         time_span=(scanned.start, scanned.end),
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
+        detection={side: found for side, found in detection.items() if found[0]},
     )
 
 
@@ -232,6 +236,22 @@ def _units(
             request = Request(consumer=consumer, request_id=request_id, session=session)
         units.append((int(uid), int(fid), request))
     return units
+
+
+def _detection(policy: Policy, features: list[tuple[Any, ...]]) -> tuple[int, float]:
+    """Distinct prompts semantic detection classified, and what that cost (an llm encoder's
+    calls; the gateway, too, classifies a prompt it has seen from its cache)."""
+    if policy.detector is None:
+        return 0, 0.0
+    prompts: set[str] = set()
+    cost = 0.0
+    for row in features:
+        request = _request(row)
+        if request.prompt and request.prompt not in prompts and needs_semantic(policy, request):
+            prompts.add(request.prompt)
+            match = semantic_match(policy, request)
+            cost += match.cost if match is not None else 0.0
+    return len(prompts), cost
 
 
 def _request(row: tuple[Any, ...]) -> Request:

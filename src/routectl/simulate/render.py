@@ -118,6 +118,12 @@ def dynamic_lines(report: dict[str, Any]) -> list[str]:
                 )
                 + f"; escalation rates {rates}"
             )
+    detection = report.get("detection")
+    if detection:
+        lines.append(
+            f"semantic intent detection classified {count_fmt(detection['prompts'])} distinct "
+            f"prompt(s) for {usd(detection['cost'])} (in the cost)"
+        )
     quality = report.get("quality") or {}
     if quality.get("mean") is not None:
         delta = report.get("delta", {}).get("quality") or {}

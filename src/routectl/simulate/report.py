@@ -220,6 +220,10 @@ def _figures(
         ]
     figures["shadow"] = {"cost": figures["cost"]["shadow"], "by_model": shadow_models}
     figures["cost"]["escalated"] = escalated_cost  # rejected cascade answers, in the total
+    prompts, detection_cost = replay.detection.get(side, (0, 0.0))
+    figures["cost"]["detection"] = detection_cost  # an llm encoder's calls, in the total
+    figures["cost"]["total"] += detection_cost
+    figures["detection"] = {"prompts": prompts, "cost": detection_cost} if prompts else None
     figures["cascade"] = cascades
     figures["quality"] = cascade.quality(policy, rows)
     figures["experiments"] = [
