@@ -37,6 +37,7 @@ from routectl.gateway.auth import presented_key
 from routectl.gateway.breaker import Breakers
 from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_body
 from routectl.gateway.decisionlog import DecisionLog
+from routectl.gateway.limits import RateLimiter
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import RuntimeHolder
 from routectl.gateway.shadow import ShadowSender
@@ -64,6 +65,7 @@ class Gateway:
         self.holder = RuntimeHolder(store, settings.poll_interval_s)
         self.holder.on_swap = lambda runtime: self.metrics.revision.set(runtime.revision)
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.limiter = RateLimiter()
         self.decisions = DecisionLog(log_path, settings.log_flush_interval_s)
         self.decisions.open()
         self.client: aiohttp.ClientSession = None  # type: ignore[assignment]  # set at startup
@@ -136,8 +138,23 @@ def create_app(
             *admin_routes(store, admin_token, insecure_local),
         ],
         lifespan=gw.lifespan,
+        exception_handlers={404: _not_found},
     )
     return GatewayApp(gw, app)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unknown paths (/v1/embeddings, …) answer in OpenAI's error shape, which SDKs read."""
+    return Response(
+        error_body(
+            f"{request.method} {request.url.path} is not served here; this gateway serves "
+            f"POST {CHAT_PATH} and GET /v1/models",
+            "invalid_request_error",
+            "not_found",
+        ),
+        404,
+        media_type=JSON,
+    )
 
 
 class GatewayApp:

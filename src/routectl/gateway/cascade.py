@@ -2,7 +2,7 @@
 
 The decision's chain (the cascade's eligible models in order, then the
 fallback chain) is walked one model at a time. Transport failures fail over as
-on any route (the route's ``fallback.on``); a 200 answer is checked against the
+on any route (the route's ``fallback.triggers``); a 200 answer is checked against the
 route's declared signals, and the first that fires sends the request to the
 next model:
 
@@ -43,6 +43,7 @@ from routectl.core.evaluator import needs_semantic
 from routectl.core.policy import AnswerChecksInfo, CascadeInfo, Policy
 from routectl.core.request import Request
 from routectl.gateway.breaker import Breakers
+from routectl.gateway.limits import RateLimiter
 from routectl.gateway.runtime import Runtime, Upstream
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -141,6 +142,7 @@ async def _judge(
     client: aiohttp.ClientSession,
     runtime: Runtime,
     breakers: Breakers,
+    limiter: RateLimiter,
     model: str,
     body: dict[str, Any],
     text: str,
@@ -160,8 +162,18 @@ async def _judge(
         "temperature": 0,
         "max_tokens": 16,
     }
+    tokens = len(judge_body["messages"][1]["content"]) // 4 + 16  # as the gateway estimates
     answer = await send_chain(
-        client, runtime, (model,), frozenset(), judge_body, False, breakers, lambda *_: None
+        client,
+        runtime,
+        (model,),
+        frozenset(),
+        judge_body,
+        False,
+        breakers,
+        lambda *_: None,
+        limiter,
+        tokens,
     )
     if answer.upstream is None or answer.status >= 400:
         return None, 0.0, f"judge {model} failed ({answer.status})"
@@ -183,6 +195,8 @@ async def send_cascade(
     body: dict[str, Any],
     breakers: Breakers,
     on_failover: Callable[[Upstream, str], None],
+    limiter: RateLimiter,
+    tokens: int,
 ) -> CascadeResult:
     """Walk ``chain`` until an answer passes ``checks``; else keep the last answer received."""
     body = {**body, "stream": False}
@@ -192,7 +206,7 @@ async def send_cascade(
     received: tuple[Answer, float, dict[str, Any]] | None = None  # the latest 200 answer
     for model in chain:
         answer = await send_chain(
-            client, runtime, (model,), triggers, body, False, breakers, on_failover
+            client, runtime, (model,), triggers, body, False, breakers, on_failover, limiter, tokens
         )
         attempts.extend(answer.attempts)
         answer.attempts = attempts
@@ -215,7 +229,7 @@ async def send_cascade(
         reason = check_answer(checks, completion)
         if reason is None and judge is not None:
             score, judge_cost, problem = await _judge(
-                client, runtime, breakers, judge[0], body, answer_text(completion) or ""
+                client, runtime, breakers, limiter, judge[0], body, answer_text(completion) or ""
             )
             result.extra_cost += judge_cost
             step["judge_score"] = score
@@ -290,6 +304,8 @@ async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: 
         body,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+        gw.limiter,
+        ex.features.input_tokens + ex.features.output_tokens if ex.features else 0,
     )
     shadows = [
         model
@@ -310,16 +326,10 @@ async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: 
                 attempts=[a.as_dict() for a in answer.attempts],
             ),
             502,
-            ex.headers(),
+            ex.headers(answer=answer),
             media_type=JSON,
         )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    ex.finish(answer.status, answer, answer.usage, shadows)
     if stream and answer.status < 400:
         content = as_sse(answer.content)
         answer = Answer(answer.upstream, answer.status, content, "text/event-stream")

@@ -14,11 +14,16 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
-from routectl.core.request import Decision, Request
+from routectl.core.request import Decision, Request, refused_as_forbidden
 from routectl.gateway import cascade
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
-from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.features import (
+    BadRequest,
+    parse_body,
+    request_features,
+    requested_max_tokens,
+)
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -63,6 +68,7 @@ class Exchange:
         "request_id",
         "features",
         "decision",
+        "max_tokens",
         "extra_cost",
         "extra",
     )
@@ -75,6 +81,7 @@ class Exchange:
         self.request_id = request_id
         self.features: Request | None = None
         self.decision: Decision | None = None
+        self.max_tokens: int | None = None  # as the client asked
         self.extra_cost = 0.0  # calls besides the answering one: cascade steps, judge, classifier
         self.extra: dict[str, Any] = {}  # decision-log fields of dynamic routing (detect, cascade)
 
@@ -97,7 +104,12 @@ class Exchange:
         cost = self.extra_cost
         if model is not None:
             cost += self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            if features is not None and usage:  # the limit window holds what the log records
+                routed = features.input_tokens + features.output_tokens
+                actual = input_tokens + (output_tokens or 0)
+                self.gw.limiter.settle(self.runtime.policy, model, actual - routed, self.arrived)
         route = decision.route if decision else None
+        keys = self.runtime.metadata_keys
         self.gw.decisions.write(
             {
                 "ts": utc_timestamp(self.arrived),
@@ -117,6 +129,15 @@ class Exchange:
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
                 "shadows": shadows or [],
+                "session": features.session if features else None,
+                "metadata": (
+                    {k: v for k, v in features.metadata.items() if k in keys}
+                    if features and keys
+                    else {}
+                ),
+                "max_tokens": self.max_tokens,
+                "requires": sorted(features.requires) if features else [],
+                "requested_model": features.model if features else None,
                 **self.extra,
             }
         )
@@ -131,12 +152,15 @@ class Exchange:
             cost,
         )
 
-    def headers(self, model: str | None = None) -> dict[str, str]:
+    def headers(self, model: str | None = None, answer: Answer | None = None) -> dict[str, str]:
         headers = {"x-request-id": self.request_id}
         if self.decision is not None and self.decision.route:
             headers["x-routectl-route"] = self.decision.route
         if model:
             headers["x-routectl-model"] = model
+        failed = failed_over(answer)
+        if failed:
+            headers["x-routectl-failover"] = failed
         return headers
 
     def raw_headers(self, answer: Answer, length: int) -> list[tuple[bytes, bytes]]:
@@ -150,6 +174,9 @@ class Exchange:
             headers.append((b"x-routectl-route", self.decision.route.encode()))
         if answer.upstream is not None and answer.status < 400:
             headers.append((b"x-routectl-model", answer.upstream.model.encode()))
+        failed = failed_over(answer)
+        if failed:
+            headers.append((b"x-routectl-failover", failed.encode("latin-1", "replace")))
         return headers
 
     def fail(self, status: int, message: str, type_: str, code: str, **extra: Any) -> Response:
@@ -157,6 +184,14 @@ class Exchange:
         return Response(
             error_body(message, type_, code, **extra), status, self.headers(), media_type=JSON
         )
+
+
+def failed_over(answer: Answer | None) -> str:
+    """The models tried before the one that answered, for ``x-routectl-failover``."""
+    if answer is None or (len(answer.attempts) < 2 and answer.upstream is not None):
+        return ""
+    tried = answer.attempts[:-1] if answer.upstream is not None else answer.attempts
+    return ", ".join(f"{a.model} ({a.error or a.status})" for a in tried)
 
 
 def _count(value: Any, default: int | None) -> int | None:
@@ -192,6 +227,7 @@ async def chat_completions(
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
         )
+        ex.max_tokens = requested_max_tokens(body)
     except orjson.JSONDecodeError as exc:
         return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
     except BadRequest as exc:
@@ -204,8 +240,8 @@ async def chat_completions(
             ex.extra_cost += ex.features.detected.cost
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
-        code = decision.trace[-1].code if decision.trace else "unroutable"
-        status = 403 if code.startswith("consumer.") else 400
+        code = decision.unroutable_code or "unroutable"
+        status = 403 if refused_as_forbidden(code) else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
     body.pop("metadata", None)  # routing input, not for the provider
@@ -227,6 +263,8 @@ async def chat_completions(
         stream,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+        gw.limiter,
+        ex.features.input_tokens + ex.features.output_tokens,
     )
     shadows = [
         model
@@ -244,23 +282,17 @@ async def chat_completions(
                 attempts=[a.as_dict() for a in answer.attempts],
             ),
             502,
-            ex.headers(),
+            ex.headers(answer=answer),
             media_type=JSON,
         )
     if answer.chunks is not None:
         return StreamingResponse(
             _relay(ex, answer, answer.chunks, shadows),
             answer.status,
-            ex.headers(answer.upstream.model),
+            ex.headers(answer.upstream.model, answer),
             media_type=answer.content_type,
         )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    ex.finish(answer.status, answer, answer.usage, shadows)
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 

@@ -15,9 +15,11 @@ import time
 from typing import Any
 
 import aiohttp
-import orjson
+from yarl import URL
 
 from routectl.gateway.metrics import GatewayMetrics
+from routectl.gateway.providers import BadClientRequest
+from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Upstream
 
 log = logging.getLogger("routectl.gateway.shadow")
@@ -33,27 +35,31 @@ class ShadowSender:
 
     def send(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> bool:
         """Start a shadow copy; False when it was dropped (no free slot or unusable upstream)."""
-        if upstream.problem or self.in_flight >= self.limit:
+        if upstream.adapter is None or upstream.problem or self.in_flight >= self.limit:
             self.metrics.shadow(upstream, "dropped")
             return False
         self.in_flight += 1
-        payload = orjson.dumps({**body, "model": upstream.upstream_model, "stream": False})
-        task = asyncio.create_task(self._run(upstream, payload, request_id))
+        task = asyncio.create_task(self._run(upstream, {**body, "stream": False}, request_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _run(self, upstream: Upstream, payload: bytes, request_id: str) -> None:
+    async def _run(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> None:
         started = time.perf_counter()
+        assert upstream.adapter is not None
         try:
+            outgoing = await upstream.adapter.prepare(body, upstream.target, stream=False)
             async with self.client.post(
-                upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+                URL(outgoing.url, encoded=True),
+                data=outgoing.data,
+                headers=outgoing.headers,
+                timeout=upstream.timeout,
             ) as response:
                 await response.read()
             outcome = "ok" if response.status < 400 else f"http {response.status}"
         except TimeoutError:
             outcome = "timeout"
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, BadClientRequest, TokenUnavailable) as exc:
             outcome = type(exc).__name__
         finally:
             self.in_flight -= 1

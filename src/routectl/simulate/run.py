@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import cascade, whatif
+from routectl.simulate import cascade, hints, whatif
 from routectl.simulate.engine import BadTraffic, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
@@ -81,7 +81,9 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         "price_changes": {name: f"x{factor:g}" for name, factor in prices.items()},
     }
     gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
-    return build(result, policies, sources, scenario, gates, escalation)
+    report = build(result, policies, sources, scenario, gates, escalation)
+    report["warnings"] = hints.warnings(report, files)
+    return report
 
 
 def _prices(loaded: Any) -> dict[str, str | None]:
