@@ -213,6 +213,7 @@ class QualityScore(Spec):
 
     intent: Name | None = Field(default=None, description="Omitted: any intent without its own.")
     score: StrictFloat = Field(ge=0, le=1)
+    """How well the model serves the intent, from 0 to 1."""
     source: str = Field(min_length=1, description="Which evaluation gave the score.")
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="When (YYYY-MM-DD).")
 
@@ -311,6 +312,7 @@ class Encoder(Spec):
     """
 
     type: EncoderType = EncoderType.lexical
+    """lexical (built in), embeddings (an /v1/embeddings endpoint) or llm (a classifying Model)."""
     provider: Name | None = Field(
         default=None, description="embeddings: the Provider serving /v1/embeddings."
     )
@@ -515,6 +517,7 @@ class AnswerChecks(Spec):
         default=None, description="The answer must be JSON valid against this JSON Schema."
     )
     judge: Judge | None = None
+    """A Model that scores each answer from 0 to 1; below its threshold escalates."""
 
     @field_validator("refusal")
     @classmethod
@@ -529,6 +532,7 @@ class AnswerChecks(Spec):
 
 class Cascade(Spec):
     checks: AnswerChecks = Field(default_factory=AnswerChecks)
+    """What makes an answer not good enough; any one failing check escalates."""
     escalation_rates: dict[Name, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
         description="simulate: the share of each model's answers that fail the checks "
