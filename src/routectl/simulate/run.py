@@ -8,8 +8,8 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import cascade, hints, whatif
-from routectl.simulate.engine import BadTraffic, Progress, Side, replay
+from routectl.simulate import cascade, decisions, hints, whatif
+from routectl.simulate.engine import BadTraffic, Engine, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
 
@@ -36,6 +36,9 @@ class SimulateArgs:
     fail_on_unroutable: bool = False
     max_shift: float | None = None
     on_error: str = "fail"
+    engine: str = "duckdb"
+    spark_master: str | None = None
+    decisions_out: str | None = None
     escalation_logs: list[str] = field(default_factory=list)
 
 
@@ -44,7 +47,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
     try:
         mapping = parse_pairs(args.mapping, "--map")
         constants = parse_pairs(args.constants, "--set")
-        files = traffic_files(args.traffic, mapping, constants)
+        files = traffic_files(args.traffic, mapping, constants, remote=args.engine == "spark")
         outages = [whatif.parse_outage(text) for text in args.outages]
         prices = dict(whatif.parse_price_change(text) for text in args.price_changes)
         raw = {"head": head.policy, **({"base": base.policy} if base else {})}
@@ -52,10 +55,17 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         whatif.check_price_changes(prices, list(raw.values()))
         policies = {side: whatif.apply_prices(p, prices) for side, p in raw.items()}
         sides = [Side(label, policy) for label, policy in policies.items()]
+        engine = Engine(args.engine, args.spark_master)
+        if args.decisions_out:
+            if args.engine != "duckdb":
+                raise TrafficError("--decisions-out is written by --engine duckdb")
+            decisions.check_path(args.decisions_out)
         escalation = None
         if args.escalation_logs:
             escalation = cascade.measure(Path(p) for p in args.escalation_logs)
-        result = replay(files, sides, outages, args.on_error, step, escalation)
+        result = replay(
+            files, sides, outages, args.on_error, step, engine, args.decisions_out, escalation
+        )
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
         if exc.total > len(exc.errors):
