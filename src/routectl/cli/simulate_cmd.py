@@ -74,6 +74,12 @@ def register(app: typer.Typer) -> None:
         on_error: OnError = typer.Option(
             OnError.fail, "--on-error", help="Bad traffic lines: fail (exit 2) or skip and count."
         ),
+        escalation_log: list[str] = typer.Option(
+            [],
+            "--escalation-log",
+            help="A gateway decision log to measure each model's cascade escalation rate "
+            "from (else the routes' declared escalationRates). Repeatable.",
+        ),
         engine: EngineName = typer.Option(
             EngineName.duckdb,
             "--engine",
@@ -113,6 +119,7 @@ def register(app: typer.Typer) -> None:
             fail_on_unroutable=fail_on_unroutable,
             max_shift=max_shift,
             on_error=on_error.value,
+            escalation_logs=escalation_log,
             engine=engine.value,
             spark_master=spark_master,
             decisions_out=decisions_out,

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from routectl.core.evaluator import decide
 from routectl.core.request import Decision, Request, refused_as_forbidden
+from routectl.gateway import cascade
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import (
@@ -69,6 +70,8 @@ class Exchange:
         "features",
         "decision",
         "max_tokens",
+        "extra_cost",
+        "extra",
     )
 
     def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
@@ -80,6 +83,8 @@ class Exchange:
         self.features: Request | None = None
         self.decision: Decision | None = None
         self.max_tokens: int | None = None  # as the client asked
+        self.extra_cost = 0.0  # calls besides the answering one: cascade steps, judge, classifier
+        self.extra: dict[str, Any] = {}  # decision-log fields of dynamic routing (detect, cascade)
 
     def finish(
         self,
@@ -97,9 +102,9 @@ class Exchange:
         if usage:
             input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
             output_tokens = _count(usage.get("completion_tokens"), None)
-        cost = 0.0
+        cost = self.extra_cost
         if model is not None:
-            cost = self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            cost += self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
             if features is not None and usage:  # the limit window holds what the log records
                 routed = features.input_tokens + features.output_tokens
                 actual = input_tokens + (output_tokens or 0)
@@ -134,6 +139,7 @@ class Exchange:
                 "max_tokens": self.max_tokens,
                 "requires": sorted(features.requires) if features else [],
                 "requested_model": features.model if features else None,
+                **self.extra,
             }
         )
         self.gw.metrics.answered(
@@ -228,6 +234,11 @@ async def chat_completions(
     except BadRequest as exc:
         return ex.fail(400, str(exc), "invalid_request_error", "bad_request")
 
+    if runtime.policy.detector is not None:
+        ex.features = await cascade.classify_ahead(runtime.policy, ex.features)
+        if ex.features.detected is not None:
+            ex.extra["detect"] = cascade.detection_record(ex.features.detected)
+            ex.extra_cost += ex.features.detected.cost
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
         code = decision.unroutable_code or "unroutable"
@@ -241,6 +252,9 @@ async def chat_completions(
     # a 100 KB body cost more than orjson's encode (~0.35 ms vs ~0.13-0.18 ms).
     stream = body.get("stream") is True
     route = decision.route or ""
+    route_info = runtime.policy.routes_by_name.get(route)
+    if route_info is not None and route_info.cascade is not None:
+        return await cascade.answer(ex, route_info.cascade, body, stream)
     answer = await send_chain(
         gw.client,
         runtime,

@@ -68,6 +68,10 @@ def build_runtime(store: ConfigStore, egress: EgressPolicy = DEFAULT_EGRESS) -> 
     snapshot = store.snapshot()
     policy = resolve(documents_from_resources(s.resource for s in snapshot.resources.values()))
     adapters = {name: _adapter(p, store, egress) for name, p in policy.providers.items()}
+    if policy.semantic:  # the same detector explain, policy tests and simulate build
+        from routectl.detect import attach
+
+        attach(policy, lambda provider: _encoder_headers(provider, store, egress))
     upstreams = {}
     for model in policy.models.values():
         provider = policy.providers[model.provider]
@@ -125,6 +129,34 @@ def _adapter(
     except AdapterProblem as exc:
         log.warning("provider %s is unusable: %s", provider.name, exc)
         return None, str(exc), OutcomeKind.unsupported
+
+
+def _encoder_headers(
+    provider: ProviderInfo, store: ConfigStore, egress: EgressPolicy
+) -> dict[str, str]:
+    """Credential headers for an intent encoder's calls (OpenAI-compatible: a bearer key),
+    under the same egress policy as every provider the gateway forwards to."""
+    where = address("Provider", provider.name)
+    try:
+        egress.check_base_url(provider.base_url)
+        headers = {
+            name.lower(): resolve_secret(
+                ref, store, where, ("credentials", "headers", name), egress
+            )
+            for name, ref in provider.header_refs
+        }
+        if provider.api_key_ref:
+            key = resolve_secret(
+                provider.api_key_ref, store, where, ("credentials", "apiKey"), egress
+            )
+            headers["authorization"] = f"Bearer {key}"
+    except EgressRefused as exc:
+        log.warning("intent encoder at provider %s is refused: %s", provider.name, exc)
+        return {}
+    except SecretUnavailable as exc:  # the encoder's calls then fail, named, as misses
+        log.warning("intent encoder at provider %s has no credential: %s", provider.name, exc)
+        return {}
+    return headers
 
 
 def _models_bodies(policy: Policy) -> dict[str | None, bytes]:

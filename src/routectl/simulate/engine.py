@@ -40,12 +40,13 @@ from typing import Any
 
 import duckdb
 
-from routectl.core.evaluator import choose
+from routectl.core.evaluator import choose, needs_semantic, semantic_match
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Decision, Request, RoutePlan
 from routectl.core.strategies import STRATEGIES
 from routectl.simulate import decisions, draws, outcomes, ratelimit, scan, tables
+from routectl.simulate.cascade import MeasuredRates
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -83,6 +84,8 @@ class Replay:
     time_span: tuple[datetime | None, datetime | None] = (None, None)
     rate_limits: str = "none in the policy"
     limited_minutes: int = 0
+    # side -> (distinct prompts the examples classified, the classifications' cost in USD)
+    detection: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def replay(
     progress: Progress | None = None,
     engine: Engine = Engine(),
     decisions_out: str | None = None,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -112,7 +116,9 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step, engine, decisions_out)
+            return _replay(
+                con, files, policies, outages, on_error, step, engine, decisions_out, escalation
+            )
         finally:
             con.close()
 
@@ -126,6 +132,7 @@ def _replay(
     step: Progress,
     engine: Engine,
     decisions_out: str | None,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     windowed = [o for o in outages if o.windowed]
@@ -156,6 +163,7 @@ def _replay(
         for label, policy in policies.items()
         for row in features
     }
+    detection = {label: _detection(policy, features) for label, policy in policies.items()}
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     downs_by_side = {}
     for label, policy in policies.items():
@@ -202,7 +210,7 @@ def _replay(
     if limited:
         minutes = outcomes.binding_minutes(con, policies, legs_by_key)
         outcomes.collapse_minutes(con, minutes)
-    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes))
+    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes, escalation))
     aggregated = con.execute(
         """
         SELECT o.side, o.kind, o.model, o.reason, o.route, o.intent, o.arm, o.experiment,
@@ -227,6 +235,7 @@ def _replay(
         time_span=(scanned.start, scanned.end),
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
+        detection={side: found for side, found in detection.items() if found[0]},
     )
 
 
@@ -316,8 +325,25 @@ def _drawn_units(
     return units
 
 
+def _detection(policy: Policy, features: list[tuple[Any, ...]]) -> tuple[int, float]:
+    """Distinct prompts semantic detection classified, and what that cost (an llm encoder's
+    calls; the gateway, too, classifies a prompt it has seen from its cache)."""
+    if policy.detector is None:
+        return 0, 0.0
+    prompts: set[str] = set()
+    cost = 0.0
+    for row in features:
+        request = _request(row)
+        if request.prompt and request.prompt not in prompts and needs_semantic(policy, request):
+            prompts.add(request.prompt)
+            match = semantic_match(policy, request)
+            cost += match.cost if match is not None else 0.0
+    return len(prompts), cost
+
+
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, requires, model, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, prompt = row[1:9]
+    rep_in, rep_out = row[9:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -331,4 +357,5 @@ def _request(row: tuple[Any, ...]) -> Request:
         metadata=meta,
         requires=frozenset(requires.split(",")) if requires else frozenset(),
         model=model,
+        prompt=prompt,
     )

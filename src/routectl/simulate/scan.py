@@ -27,6 +27,8 @@ from routectl.simulate.sources import TrafficError, TrafficFile
 from routectl.simulate.token_classes import Condition, condition_columns
 from routectl.simulate.whatif import Outage
 
+# prompt: the text semantic intent detection reads (a group per distinct prompt, so each
+# is classified once); traces without one group as before
 ROUTE_FEATURES = (
     "intent",
     "classification",
@@ -35,6 +37,7 @@ ROUTE_FEATURES = (
     "metadata",
     "requires",
     "requested_model",
+    "prompt",
 )
 MAX_LISTED_ERRORS = 20
 
