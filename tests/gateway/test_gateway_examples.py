@@ -188,11 +188,6 @@ def test_the_examples_reach_every_adapter():
     assert {t for t, served in types.items() if any(served)} == set(types)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="intent detection takes the first matching intent in definition order, which the "
-    "store does not keep: routectl test (file order) and the gateway (store order) disagree",
-)
 def test_intent_detection_does_not_depend_on_where_the_policy_came_from(store):
     directory = EXAMPLES / "riyadh-ministry"
     apply_directory(store, directory)

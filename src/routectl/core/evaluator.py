@@ -79,8 +79,9 @@ def detect_intent(
 ) -> tuple[str | None, str]:
     """The request's intent and how it was found (a trace code), without building the trace.
 
-    Order: an explicit intent; then, intent by intent in definition order, its
-    keywords, regular expressions and language; then the examples of every
+    Order: an explicit intent; then, intent by intent in detection order
+    (``priority``, then name), its keywords, regular expressions and language;
+    then the examples of every
     intent (semantic detection, :mod:`routectl.core.detect`); then the default.
     A consumer with ``intentSource: detected`` does not get to declare its intent.
     """

@@ -384,6 +384,9 @@ class IntentSpec(Spec):
     )
     detect: IntentDetection = Field(default_factory=IntentDetection)
     """How to recognise the intent from the prompt when the caller does not name it."""
+    priority: StrictInt = Field(default=100, ge=0)
+    """Detection tries intents in ascending priority, then by name: the same order whether
+    the policy comes from files, a git revision or a gateway's store."""
     default: StrictBool = Field(
         default=False, description="The intent of a request that names none."
     )

@@ -217,7 +217,7 @@ class Policy:
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
         default_factory=dict, repr=False
     )
-    # language -> the first intent (in definition order) whose detection names it
+    # language -> the first intent (in detection order) whose detection names it
     intent_by_language: dict[str, str] = field(default_factory=dict, repr=False)
     _intent_index: dict[str | None, tuple[RouteInfo, ...]] = field(
         default_factory=dict, repr=False, compare=False
@@ -301,7 +301,12 @@ def resolve(documents: Iterable[Any]) -> Policy:
     classifications = {
         name: _classification(doc) for name, doc in by_kind["Classification"].items()
     }
-    intents = {name: _intent(doc) for name, doc in by_kind["Intent"].items()}
+    # Detection order is declared (priority, then name), never where a document happened to
+    # be: a store returns resources by address, files in the order they were written.
+    intent_docs = sorted(
+        by_kind["Intent"].values(), key=lambda d: (d.spec.priority, d.metadata.name)
+    )
+    intents = {doc.metadata.name: _intent(doc) for doc in intent_docs}
     default_intent = next((i.name for i in intents.values() if i.default), None)
     intent_by_language: dict[str, str] = {}
     for intent in intents.values():
