@@ -53,7 +53,7 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
     }
     with StandIn(token="ghs_token") as github:
         first = run_action(work, inputs, github_context(event, github), ENV)
-        # The head breaks two policy tests, so the check fails; every other check ran.
+        # The head breaks three policy tests, so the check fails; every other check ran.
         assert first.failed_step == "Fail when a check failed", first.logs
         check = first.outputs["check"]
         assert check["failed"] == "test" and check["passed"] == "false"
