@@ -42,6 +42,11 @@ def register(app: typer.Typer) -> None:
         metadata: list[str] = typer.Option([], "--metadata", help="KEY=VALUE, repeatable."),
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
         prompt: str = typer.Option(None, "--prompt", help="Prompt text for intent rules."),
+        budget_used: str = typer.Option(
+            None,
+            "--budget-used",
+            help="Share of the consumer's budgets spent, e.g. 85%; needs --consumer.",
+        ),
         output_format: ExplainFormat = typer.Option(ExplainFormat.text, "--format"),
     ) -> None:
         """Explain the routing decision for one request.
@@ -49,6 +54,9 @@ def register(app: typer.Typer) -> None:
         Exit 0 when the request is routable, 1 when it is not, 2 on bad input.
         """
         loaded = load_policy(paths)
+        budget = None
+        if budget_used is not None:
+            budget = _budget_state(loaded.policy, consumer, budget_used)
         request = Request(
             intent=intent,
             classification=classification,
@@ -59,6 +67,7 @@ def register(app: typer.Typer) -> None:
             metadata=parse_pairs(metadata, "--metadata"),
             request_id=request_id,
             prompt=prompt,
+            budget=budget,
         )
         decision = decide(loaded.policy, request)
         if output_format is ExplainFormat.json:
@@ -66,6 +75,25 @@ def register(app: typer.Typer) -> None:
         else:
             _print_text(decision)
         raise typer.Exit(Exit.OK if decision.routable else Exit.FAILED)
+
+
+def _budget_state(policy, consumer: str | None, text: str):
+    from routectl.core.budgets import state_at
+
+    try:
+        fraction = float(text.strip().rstrip("%")) / 100.0
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a percentage such as 85%, got {text!r}", param_hint="--budget-used"
+        ) from None
+    if consumer is None or consumer not in policy.consumers:
+        raise typer.BadParameter(
+            "names the share of a consumer's budgets: pass --consumer with a defined consumer",
+            param_hint="--budget-used",
+        )
+    if not policy.consumers[consumer].budgets:
+        raise typer.BadParameter(f"consumer {consumer} has no budget", param_hint="--budget-used")
+    return state_at(policy.consumers[consumer].budgets, fraction)
 
 
 def _print_text(decision: Decision) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -30,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import WithJsonSchema
 
 API_VERSION = "routectl.dev/v1"
 
@@ -240,7 +243,64 @@ class TierSpec(Spec):
     description: str | None = None
 
 
+# --------------------------------------------------------------------------- percentages
+
+
+def _percent(value: Any) -> Any:
+    """``80%`` or ``80`` both mean eighty percent (never 0.8, never 80 USD)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?%", text):
+            raise ValueError(f"expected a percentage such as 80% or 80, got {value!r}")
+        return float(text[:-1])
+    return value
+
+
+Percent = Annotated[
+    StrictFloat,
+    BeforeValidator(_percent),
+    Field(ge=0, le=1000),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1000},
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?%$"},
+            ],
+            "description": "A percentage: 80% or 80.",
+        }
+    ),
+]
+
+
 # --------------------------------------------------------------------------- routes
+
+
+class TokenRange(Spec):
+    """An inclusive range of token counts; an absent bound is open."""
+
+    min: StrictInt | None = Field(default=None, ge=0)
+    max: StrictInt | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TokenRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min cannot exceed max")
+        return self
+
+
+class BudgetMatch(Spec):
+    """Matches on the share used of the consumer's budgets (the most used one, team included)."""
+
+    used_above: Percent | None = Field(default=None, description="Used strictly above this.")
+    used_at_most: Percent | None = Field(default=None, description="Used at most this.")
+
+    @model_validator(mode="after")
+    def _some(self) -> BudgetMatch:
+        if self.used_above is None and self.used_at_most is None:
+            raise ValueError("give usedAbove, usedAtMost or both")
+        return self
 
 
 class RouteMatch(Spec):
@@ -252,6 +312,14 @@ class RouteMatch(Spec):
     consumers: NameSet = Field(default_factory=list)
     teams: StrSet = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
+    input_tokens: TokenRange | None = Field(
+        default=None, description="The request's input tokens (the gateway's estimate or count)."
+    )
+    max_tokens: TokenRange | None = Field(
+        default=None, description="Requested output: max_tokens (or the gateway's default)."
+    )
+    total_tokens: TokenRange | None = Field(default=None, description="Input plus max_tokens.")
+    budget: BudgetMatch | None = None
 
 
 class Target(Spec):
@@ -332,8 +400,71 @@ class ConsumerAccess(Spec):
     classifications: NameSet = Field(default_factory=list, description="Empty: any.")
 
 
+class BudgetPeriod(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class BudgetAction(StrEnum):
+    downgrade = "downgrade"
+    block = "block"
+    alert = "alert"
+
+
+class BudgetThreshold(Spec):
+    at: Percent = Field(description="Applies once spend reaches this share of the amount.")
+    action: BudgetAction
+    tier: Name | None = Field(default=None, description="downgrade: serve from this tier.")
+    route: Name | None = Field(default=None, description="downgrade: serve by this route.")
+
+    @model_validator(mode="after")
+    def _target(self) -> BudgetThreshold:
+        if self.at <= 0:
+            raise ValueError("a threshold is above 0%")
+        given = (self.tier is not None) + (self.route is not None)
+        if self.action is BudgetAction.downgrade and given != 1:
+            raise ValueError("a downgrade names exactly one of 'tier' or 'route'")
+        if self.action is not BudgetAction.downgrade and given:
+            raise ValueError(f"'tier' and 'route' belong to downgrade, not {self.action.value}")
+        return self
+
+
 class Budget(Spec):
-    monthly_usd: StrictFloat = Field(gt=0)
+    """Spend allowed per period. Without thresholds a budget blocks at 100%."""
+
+    monthly_usd: StrictFloat | None = Field(
+        default=None, gt=0, description="Shorthand for amountUsd with period monthly."
+    )
+    amount_usd: StrictFloat | None = Field(default=None, gt=0)
+    period: BudgetPeriod = BudgetPeriod.monthly
+    time_zone: str = Field(
+        default="UTC", description="IANA zone whose calendar starts each period."
+    )
+    rolling: StrictBool = Field(
+        default=False,
+        description="The last 24 hours / 7 days / 30 days instead of the calendar period.",
+    )
+    thresholds: list[BudgetThreshold] = Field(default_factory=list)
+    charge_shadows: StrictBool = Field(
+        default=False, description="Charge shadow copies to this budget (else a separate line)."
+    )
+
+    @model_validator(mode="after")
+    def _amount(self) -> Budget:
+        if (self.monthly_usd is None) == (self.amount_usd is None):
+            raise ValueError("a budget gives exactly one of 'monthlyUsd' or 'amountUsd'")
+        if self.monthly_usd is not None and self.period is not BudgetPeriod.monthly:
+            raise ValueError("monthlyUsd is a monthly budget; use amountUsd with another period")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.time_zone!r}") from None
+        return self
+
+    @property
+    def amount(self) -> float:
+        return self.amount_usd if self.amount_usd is not None else float(self.monthly_usd or 0)
 
 
 class ConsumerSpec(Spec):
@@ -354,12 +485,22 @@ class ConsumerSpec(Spec):
     )
     allow: ConsumerAccess = Field(default_factory=ConsumerAccess)
     budget: Budget | None = None
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits, description="Per consumer, across every model."
+    )
 
     @model_validator(mode="after")
     def _key_or_anonymous(self) -> ConsumerSpec:
         if self.api_key is None and not self.anonymous:
             raise ValueError("a consumer needs an apiKey reference or 'anonymous: true'")
         return self
+
+
+class TeamSpec(Spec):
+    """What consumers naming this team (``spec.team``) share."""
+
+    description: str | None = None
+    budget: Budget | None = None
 
 
 # --------------------------------------------------------------------------- policy tests
@@ -375,6 +516,9 @@ class CaseRequest(Spec):
     metadata: dict[str, str] = Field(default_factory=dict)
     prompt: str | None = None
     request_id: str | None = None
+    budget_used: Percent | None = Field(
+        default=None, description="Share of the consumer's budgets already spent."
+    )
 
 
 class CaseExpectation(Spec):
@@ -449,13 +593,27 @@ class Consumer(_Document):
     spec: ConsumerSpec
 
 
+class Team(_Document):
+    kind: Literal["Team"]
+    spec: TeamSpec = Field(default_factory=TeamSpec)
+
+
 class PolicyTest(_Document):
     kind: Literal["PolicyTest"]
     spec: PolicyTestSpec
 
 
 Document = Annotated[
-    Provider | Model | Classification | Intent | Tier | Route | Experiment | Consumer | PolicyTest,
+    Provider
+    | Model
+    | Classification
+    | Intent
+    | Tier
+    | Route
+    | Experiment
+    | Consumer
+    | Team
+    | PolicyTest,
     Field(discriminator="kind"),
 ]
 DOCUMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Document)
@@ -468,6 +626,7 @@ KINDS: tuple[str, ...] = (
     "Route",
     "Experiment",
     "Consumer",
+    "Team",
     "PolicyTest",
 )
 

@@ -9,6 +9,7 @@ chosen), and reported by lint's RT001 rule; resolution itself never fails.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routectl.core import manifest as m
+from routectl.core.budgets import BudgetInfo, budget_info
 from routectl.core.regions import satisfies
 
 
@@ -140,6 +142,14 @@ class RouteInfo:
     requires: frozenset[str]
     sticky_by: str
     experiments: tuple[ExperimentInfo, ...] = ()
+    # request size: inclusive (min, max) token ranges, None bound open; None: any
+    input_tokens: tuple[int | None, int | None] | None = None
+    max_tokens: tuple[int | None, int | None] | None = None
+    total_tokens: tuple[int | None, int | None] | None = None
+    # budget state: used share strictly above / at most (fractions); None: any
+    budget_above: float | None = None
+    budget_at_most: float | None = None
+    downgraded_to: str | None = None  # a tier, when this is a route's downgraded copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +160,9 @@ class ConsumerInfo:
     anonymous: bool
     intents: frozenset[str]
     classifications: frozenset[str]
-    monthly_budget_usd: float | None
+    budgets: tuple[BudgetInfo, ...] = ()  # its own, then its team's
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 @dataclass
@@ -164,6 +176,7 @@ class Policy:
     experiments: dict[str, ExperimentInfo]
     consumers: dict[str, ConsumerInfo]
     default_intent: str | None
+    teams: dict[str, BudgetInfo | None] = field(default_factory=dict)  # team -> its budget
     # classification name (None: unknown/missing = strictest) -> models it may reach
     allowed: dict[str | None, frozenset[str]] = field(default_factory=dict)
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
@@ -176,6 +189,44 @@ class Policy:
     )
     # routectl.core.plancache: token-independent route facts and the plans built from them
     _plan_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
+    _downgrades: dict[tuple[str, str], RouteInfo] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def budgets(self) -> dict[str, BudgetInfo]:
+        """Every budget by key (``consumer/app``, ``team/web``)."""
+        out = {b.key: b for c in self.consumers.values() for b in c.budgets}
+        out.update((b.key, b) for b in self.teams.values() if b is not None)
+        return out
+
+    def route_named(self, name: str) -> RouteInfo | None:
+        return next((r for r in self.routes if r.name == name), None)
+
+    def downgraded(self, route: RouteInfo, tier: str) -> RouteInfo:
+        """``route`` served from ``tier``: its targets become the tier's models (cheapest
+        first); fallbacks and shadows keep only models no dearer than the tier (rank),
+        so no path of a downgraded request reaches the tier it was moved off."""
+        key = (route.name, tier)
+        hit = self._downgrades.get(key)
+        if hit is None:
+            rank = self.tiers.get(tier, -1)
+
+            def within(name: str) -> bool:
+                return self.models[name].tier_rank <= rank
+
+            members = tier_models(tier, self.models)
+            hit = self._downgrades[key] = dataclasses.replace(
+                route,
+                position=len(self.routes) + len(self._downgrades),
+                strategy="priority",
+                targets=(TargetGroup(f"tier:{tier}", members, None),),
+                fallback_chain=tuple(n for n in route.fallback_chain if within(n)),
+                shadows=tuple(s for s in route.shadows if within(s[0])),
+                experiments=(),
+                downgraded_to=tier,
+            )
+        return hit
 
     def allowed_models(self, classification: str | None) -> frozenset[str]:
         key = classification if classification in self.classifications else None
@@ -276,7 +327,11 @@ def resolve(documents: Iterable[Any]) -> Policy:
     routes = tuple(
         _route(doc, position, models, members, by_route) for position, doc in enumerate(route_docs)
     )
-    consumers = {name: _consumer(doc) for name, doc in by_kind["Consumer"].items()}
+    teams = {
+        name: budget_info("team", name, doc.spec.budget) if doc.spec.budget else None
+        for name, doc in by_kind["Team"].items()
+    }
+    consumers = {name: _consumer(doc, teams) for name, doc in by_kind["Consumer"].items()}
 
     allowed: dict[str | None, frozenset[str]] = {
         name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
@@ -296,6 +351,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         experiments=experiments,
         consumers=consumers,
         default_intent=default_intent,
+        teams=teams,
         allowed=allowed,
         intent_by_language=intent_by_language,
     )
@@ -411,6 +467,19 @@ def _route(
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
+        input_tokens=_range(spec.match.input_tokens),
+        max_tokens=_range(spec.match.max_tokens),
+        total_tokens=_range(spec.match.total_tokens),
+        budget_above=(
+            spec.match.budget.used_above / 100.0
+            if spec.match.budget and spec.match.budget.used_above is not None
+            else None
+        ),
+        budget_at_most=(
+            spec.match.budget.used_at_most / 100.0
+            if spec.match.budget and spec.match.budget.used_at_most is not None
+            else None
+        ),
     )
 
 
@@ -419,8 +488,14 @@ def _trigger_set(triggers: tuple[m.FallbackTrigger, ...]) -> frozenset[str]:
     return frozenset(t.value for t in triggers)
 
 
-def _consumer(doc: m.Consumer) -> ConsumerInfo:
+def _consumer(doc: m.Consumer, teams: dict[str, BudgetInfo | None]) -> ConsumerInfo:
     spec = doc.spec
+    budgets = []
+    if spec.budget is not None:
+        budgets.append(budget_info("consumer", doc.metadata.name, spec.budget))
+    team_budget = teams.get(spec.team) if spec.team else None
+    if team_budget is not None:
+        budgets.append(team_budget)
     return ConsumerInfo(
         name=doc.metadata.name,
         team=spec.team,
@@ -428,5 +503,11 @@ def _consumer(doc: m.Consumer) -> ConsumerInfo:
         anonymous=spec.anonymous,
         intents=frozenset(spec.allow.intents),
         classifications=frozenset(spec.allow.classifications),
-        monthly_budget_usd=spec.budget.monthly_usd if spec.budget else None,
+        budgets=tuple(budgets),
+        rpm=spec.rate_limits.rpm,
+        tpm=spec.rate_limits.tpm,
     )
+
+
+def _range(tokens: m.TokenRange | None) -> tuple[int | None, int | None] | None:
+    return None if tokens is None else (tokens.min, tokens.max)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from routectl.core.budgets import state_at
 from routectl.core.evaluator import choose, plan
 from routectl.core.manifest import CaseSpec
 from routectl.core.policy import Policy
@@ -29,8 +30,12 @@ class CaseResult:
         return not self.failures
 
 
-def request_of(case: CaseSpec) -> Request:
+def request_of(case: CaseSpec, policy: Policy | None = None) -> Request:
+    """The case's request; ``budgetUsed`` becomes the consumer's budget state in ``policy``."""
     r = case.request
+    budget = None
+    if r.budget_used is not None and policy is not None and r.consumer in policy.consumers:
+        budget = state_at(policy.consumers[r.consumer].budgets, r.budget_used / 100.0)
     return Request(
         intent=r.intent,
         classification=r.classification,
@@ -41,6 +46,7 @@ def request_of(case: CaseSpec) -> Request:
         metadata=dict(r.metadata),
         request_id=r.request_id or f"test:{case.name}",
         prompt=r.prompt,
+        budget=budget,
     )
 
 
@@ -55,7 +61,7 @@ def reachable(route_plan: RoutePlan) -> set[str]:
 
 
 def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision]:
-    request = request_of(case)
+    request = request_of(case, policy)
     route_plan = plan(policy, request)
     decision = choose(route_plan, request)
     expect = case.expect

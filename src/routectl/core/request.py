@@ -10,6 +10,21 @@ EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetState:
+    """What a consumer's spend means for routing now (see :mod:`routectl.core.budgets`)."""
+
+    used: float  # the highest share used of the consumer's budgets (its team's included)
+    action: str | None = None  # "block" | "downgrade": the most severe threshold reached
+    budget: str | None = None  # the budget whose threshold acts ("consumer/app")
+    threshold: float | None = None
+    amount_usd: float | None = None
+    period: str | None = None
+    tier: str | None = None  # downgrade target
+    route: str | None = None
+    alerts: tuple[tuple[str, float], ...] = ()  # (budget, threshold) alert thresholds reached
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """The features of one LLM call that routing may depend on."""
 
@@ -24,6 +39,7 @@ class Request:
     session: str | None = None
     prompt: str | None = None
     requires: frozenset[str] = frozenset()
+    budget: BudgetState | None = None  # None: spend unknown or no budget; routes see 0% used
 
 
 @dataclass(frozen=True, slots=True)
