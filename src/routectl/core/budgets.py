@@ -69,10 +69,7 @@ class Window:
 def budget_info(owner_kind: str, owner: str, spec: m.Budget) -> BudgetInfo:
     thresholds = tuple(
         sorted(
-            (
-                Threshold(t.at / 100.0, t.action.value, t.tier, t.route)
-                for t in spec.thresholds
-            ),
+            (Threshold(t.at / 100.0, t.action.value, t.tier, t.route) for t in spec.thresholds),
             key=lambda t: (t.fraction, t.action),
         )
     ) or (Threshold(1.0, "block"),)

@@ -33,10 +33,12 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from routectl.counters import open_counters
 from routectl.gateway.auth import presented_key
 from routectl.gateway.breaker import Breakers
 from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_body
 from routectl.gateway.decisionlog import DecisionLog
+from routectl.gateway.limits import Limits
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import RuntimeHolder
 from routectl.gateway.shadow import ShadowSender
@@ -54,6 +56,9 @@ class GatewaySettings:
     shadow_concurrency: int = 16
     default_output_tokens: int = 256
     log_flush_interval_s: float = 0.5
+    counters_url: str | None = None  # None: in-process; redis://… shared by workers/replicas
+    counters_fail_closed: bool = True  # counters down: refuse consumers that could be blocked
+    spend_flush_interval_s: float = 1.0
 
 
 class Gateway:
@@ -68,12 +73,20 @@ class Gateway:
         self.decisions.open()
         self.client: aiohttp.ClientSession = None  # type: ignore[assignment]  # set at startup
         self.shadows: ShadowSender = None  # type: ignore[assignment]
+        self.limits = Limits(
+            open_counters(settings.counters_url),
+            store,
+            self.metrics,
+            settings.counters_fail_closed,
+            settings.spend_flush_interval_s,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.client = make_client()
         self.shadows = ShadowSender(self.client, self.metrics, self.settings.shadow_concurrency)
-        await self.holder.load()
+        runtime = await self.holder.load()
+        await self.limits.start(runtime.policy)
         self.decisions.start()
         poller = asyncio.create_task(self.holder.poll_forever())
         try:
@@ -83,6 +96,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await self.shadows.close()
+            await self.limits.close()
             await self.client.close()
             await self.decisions.close()
 
@@ -108,15 +122,24 @@ class Gateway:
         revision = runtime.revision if runtime else None
         return Response(orjson.dumps({"status": "ok", "revision": revision}), media_type=JSON)
 
+    async def spend(self) -> dict:
+        runtime = self.holder.runtime
+        assert runtime is not None
+        return await self.limits.spend_report(runtime.policy)
 
-def admin_routes(store: ConfigStore, admin_token: str | None, insecure_local: bool) -> list[Mount]:
+
+def admin_routes(
+    store: ConfigStore, admin_token: str | None, insecure_local: bool, gw: Gateway | None = None
+) -> list[Mount]:
     """The admin API under /admin/v1, when this installation has it."""
     if importlib.util.find_spec("routectl.admin.http") is None:
         return []
     from routectl.admin.http import admin_app
     from routectl.admin.service import AdminService
 
-    return [Mount("/admin/v1", app=admin_app(AdminService(store), admin_token, insecure_local))]
+    spend = gw.spend if gw is not None else None
+    app = admin_app(AdminService(store), admin_token, insecure_local, spend=spend)
+    return [Mount("/admin/v1", app=app)]
 
 
 def create_app(
@@ -133,7 +156,7 @@ def create_app(
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/metrics", gw.prometheus, methods=["GET"]),
             Route("/healthz", gw.health, methods=["GET"]),
-            *admin_routes(store, admin_token, insecure_local),
+            *admin_routes(store, admin_token, insecure_local, gw),
         ],
         lifespan=gw.lifespan,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -13,11 +14,13 @@ import aiohttp
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from routectl.core.budgets import charge_cost
 from routectl.core.evaluator import decide
 from routectl.core.request import Decision, Request
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.limits import Rejection, cached_tokens
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -71,7 +74,8 @@ class Exchange:
         answer: Answer | None = None,
         usage: dict[str, Any] | None = None,
         shadows: list[str] | None = None,
-    ) -> None:
+    ) -> tuple[str | None, int, int]:
+        """Log and meter the answer; returns the answering model and the tokens it used."""
         seconds = time.perf_counter() - self.started
         features, decision = self.features, self.decision
         upstream = answer.upstream if answer is not None and answer.status < 400 else None
@@ -82,8 +86,17 @@ class Exchange:
             input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
             output_tokens = _count(usage.get("completion_tokens"), None)
         cost = 0.0
+        cached = cached_tokens(usage)
         if model is not None:
-            cost = self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            info = self.runtime.policy.models[model]
+            cost = charge_cost(
+                info.price_input,
+                info.price_output,
+                info.price_cached_input,
+                input_tokens,
+                output_tokens or 0,
+                cached,
+            )
         route = decision.route if decision else None
         self.gw.decisions.write(
             {
@@ -100,6 +113,7 @@ class Exchange:
                 "attempts": [a.as_dict() for a in answer.attempts] if answer else [],
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
+                "cached_tokens": cached,
                 "cost": round(cost, 10),
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
@@ -116,6 +130,31 @@ class Exchange:
             output_tokens or 0,
             cost,
         )
+        return model, input_tokens, output_tokens or 0
+
+    async def charge(self, model: str | None, tokens_in: int, tokens_out: int, usage) -> None:
+        """Spend and tokens to the consumer's budgets and windows (after the answer)."""
+        features = self.features
+        if model is None or features is None or features.consumer is None:
+            return
+        policy = self.runtime.policy
+        await self.gw.limits.charge(
+            policy,
+            features.consumer,
+            policy.models[model],
+            usage,
+            tokens_in,
+            tokens_out,
+            self.arrived,
+        )
+
+    def refuse(self, rejection: Rejection) -> Response:
+        self.finish(rejection.status)
+        headers = self.headers()
+        if rejection.retry_after is not None:
+            headers["retry-after"] = str(rejection.retry_after)
+        body = error_body(rejection.message, rejection.type, rejection.code)
+        return Response(body, rejection.status, headers, media_type=JSON)
 
     def headers(self, model: str | None = None) -> dict[str, str]:
         headers = {"x-request-id": self.request_id}
@@ -183,9 +222,21 @@ async def chat_completions(
     except BadRequest as exc:
         return ex.fail(400, str(exc), "invalid_request_error", "bad_request")
 
+    admission = await gw.limits.admit(runtime.policy, consumer, ex.arrived)
+    if admission.rejection is not None:
+        return ex.refuse(admission.rejection)
+    if admission.budget is not None:
+        ex.features = dataclasses.replace(ex.features, budget=admission.budget)
+
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
         code = decision.trace[-1].code if decision.trace else "unroutable"
+        if code == "budget.exceeded":
+            return ex.refuse(
+                Rejection(
+                    429, str(decision.unroutable_reason), "insufficient_quota", "budget_exceeded"
+                )
+            )
         status = 403 if code.startswith("consumer.") else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
@@ -209,7 +260,7 @@ async def chat_completions(
     shadows = [
         model
         for model in decision.shadows
-        if gw.shadows.send(runtime.upstreams[model], body, ex.request_id)
+        if gw.shadows.send(runtime.upstreams[model], body, ex.request_id, _shadow_charge(ex, model))
     ]
     if answer.upstream is None:
         tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
@@ -238,7 +289,9 @@ async def chat_completions(
             usage = orjson.loads(answer.content).get("usage")
         except (orjson.JSONDecodeError, AttributeError):
             usage = None
-    ex.finish(answer.status, answer, usage if isinstance(usage, dict) else None, shadows)
+    usage = usage if isinstance(usage, dict) else None
+    model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
+    await ex.charge(model, tokens_in, tokens_out, usage)
     return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
 
 
@@ -273,7 +326,30 @@ async def _relay(
             yield b"\n\ndata: " + error + b"\n\n"  # blank line first: end a partial event
     finally:
         await chunks.aclose()  # releases the upstream connection, also on client disconnect
-        ex.finish(answer.status, answer, _sse_usage(usage_chunk), shadows)
+        usage = _sse_usage(usage_chunk)
+        model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
+        await ex.charge(model, tokens_in, tokens_out, usage)
+
+
+def _shadow_charge(ex: Exchange, model: str):
+    """What a shadow copy's answer costs, charged to the consumer's shadow line."""
+    features = ex.features
+    if features is None or features.consumer is None:
+        return None
+    consumer = ex.runtime.policy.consumers.get(features.consumer)
+    if consumer is None or not consumer.budgets:
+        return None
+    policy = ex.runtime.policy
+    info, fallback_in = policy.models[model], features.input_tokens
+
+    async def charge(usage: dict[str, Any] | None) -> None:
+        tokens_in = _count((usage or {}).get("prompt_tokens"), fallback_in) or 0
+        tokens_out = _count((usage or {}).get("completion_tokens"), 0) or 0
+        await ex.gw.limits.charge(
+            policy, consumer.name, info, usage, tokens_in, tokens_out, ex.arrived, shadow=True
+        )
+
+    return charge
 
 
 def _sse_usage(data: bytes) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -31,25 +32,38 @@ class ShadowSender:
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def send(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> bool:
+    def send(
+        self,
+        upstream: Upstream,
+        body: dict[str, Any],
+        request_id: str,
+        on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> bool:
         """Start a shadow copy; False when it was dropped (no free slot or unusable upstream)."""
         if upstream.problem or self.in_flight >= self.limit:
             self.metrics.shadow(upstream, "dropped")
             return False
         self.in_flight += 1
         payload = orjson.dumps({**body, "model": upstream.upstream_model, "stream": False})
-        task = asyncio.create_task(self._run(upstream, payload, request_id))
+        task = asyncio.create_task(self._run(upstream, payload, request_id, on_usage))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _run(self, upstream: Upstream, payload: bytes, request_id: str) -> None:
+    async def _run(
+        self,
+        upstream: Upstream,
+        payload: bytes,
+        request_id: str,
+        on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None,
+    ) -> None:
         started = time.perf_counter()
+        content = b""
         try:
             async with self.client.post(
                 upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
             ) as response:
-                await response.read()
+                content = await response.read()
             outcome = "ok" if response.status < 400 else f"http {response.status}"
         except TimeoutError:
             outcome = "timeout"
@@ -58,6 +72,12 @@ class ShadowSender:
         finally:
             self.in_flight -= 1
         self.metrics.shadow(upstream, "ok" if outcome == "ok" else "failed")
+        if outcome == "ok" and on_usage is not None:  # a shadow's cost: budgets' shadow line
+            try:
+                usage = orjson.loads(content).get("usage")
+            except (orjson.JSONDecodeError, AttributeError):
+                usage = None
+            await on_usage(usage if isinstance(usage, dict) else None)
         log.debug(
             "shadow request_id=%s model=%s outcome=%s latency_ms=%.1f",
             request_id,

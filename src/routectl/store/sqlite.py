@@ -49,7 +49,7 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Any]:
+    def _transaction(self, write: bool, lock: bool = True) -> Iterator[Any]:
         conn = self._connection()
         cur = conn.cursor()
         try:

@@ -1,0 +1,335 @@
+"""Budgets and consumer rate limits on the gateway: admit before routing, charge after.
+
+Per request of a consumer that has a budget or ``rateLimits`` (nobody else
+pays anything here):
+
+1. :meth:`Limits.admit`, one counter round trip: counts the request in its
+   minute's window and reads the spend of each budget's current window and the
+   minute's tokens. Over ``rpm`` or ``tpm``: a 429 ``rate_limit_exceeded`` (the
+   limit is the consumer's, so no model of any chain would serve it). Else the
+   spend becomes a :class:`~routectl.core.request.BudgetState`, which the core
+   evaluator reads (block, downgrade, a route's ``budget`` match).
+2. :meth:`Limits.charge`, after the answer: its cost at the answering model's
+   list prices (cached input at the cached price) goes to every budget of the
+   consumer (its own and its team's) in the bucket of the request's arrival,
+   and its tokens to the minute's window. Shadow copies go to a separate
+   ``shadow/…`` line unless the budget says ``chargeShadows``.
+
+Spend persists in the gateway's store: charges are also added to pending
+deltas, written every ``flush_interval_s`` (additively, so replicas share
+rows), and at startup the store's buckets seed the counters where they are
+missing (a restarted single replica, or an emptied Redis).
+
+When the counter store does not answer, ``fail_closed`` (the default) refuses
+with a 503 ``limits_unavailable`` the consumers whose budget can block or who
+have rate limits; everyone else is served with the spend taken as unknown (no
+downgrade). With ``fail_closed`` off everyone is served. Charges that Redis
+missed still reach the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from routectl.core.budgets import BudgetInfo, budget_state, charge_cost, window
+from routectl.core.policy import ConsumerInfo, ModelInfo, Policy
+from routectl.core.request import BudgetState
+from routectl.counters.base import Counters, CountersUnavailable
+from routectl.gateway.metrics import GatewayMetrics
+from routectl.store.base import ConfigStore
+
+log = logging.getLogger("routectl.gateway.limits")
+
+RATE_TTL_S = 120
+# How long a spend bucket lives in the counter store: its period and a margin.
+BUCKET_TTL_S = {"daily": 2 * 86400, "weekly": 8 * 86400, "monthly": 32 * 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    status: int
+    message: str
+    type: str
+    code: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    budget: BudgetState | None
+    rejection: Rejection | None = None
+
+
+ADMITTED = Admission(None)
+
+
+def _rate_keys(consumer: str, now: float) -> tuple[str, str]:
+    minute = int(now // 60)
+    return f"rate/consumer/{consumer}@{minute}:req", f"rate/consumer/{consumer}@{minute}:tok"
+
+
+def _ttl(budget: BudgetInfo) -> int:
+    return BUCKET_TTL_S[budget.period]
+
+
+def shadow_line(bucket: str) -> str:
+    return "shadow/" + bucket
+
+
+class Limits:
+    def __init__(
+        self,
+        counters: Counters,
+        store: ConfigStore | None,
+        metrics: GatewayMetrics,
+        fail_closed: bool = True,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.counters = counters
+        self.store = store
+        self.metrics = metrics
+        self.fail_closed = fail_closed
+        self.flush_interval_s = flush_interval_s
+        self._pending: dict[str, float] = {}
+        self._alerted: set[tuple[str, float, str]] = set()
+        self._last_error = 0.0
+        self._flusher: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, policy: Policy) -> None:
+        """Seed the counters from the store's persisted spend, then flush periodically."""
+        if self.store is not None and hasattr(self.store, "read_spend"):
+            stored = await asyncio.to_thread(self.store.read_spend)
+            budgets = policy.budgets
+            seeds = {}
+            for bucket, usd in stored.items():
+                key = bucket.removeprefix("shadow/").split("@", 1)[0]
+                budget = budgets.get(key)
+                seeds[bucket] = (usd, _ttl(budget) if budget else BUCKET_TTL_S["monthly"])
+            try:
+                restored = await self.counters.seed(seeds)
+                if restored:
+                    log.info("restored %d spend bucket(s) from the store", restored)
+            except CountersUnavailable as exc:
+                self._error(exc)
+            self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush()
+        await self.counters.close()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending or self.store is None:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await asyncio.to_thread(self.store.add_spend, pending)  # type: ignore[attr-defined]
+        except Exception as exc:  # the store is down: keep the deltas for the next flush
+            for key, usd in pending.items():
+                self._pending[key] = self._pending.get(key, 0.0) + usd
+            log.error("cannot persist spend: %s", exc)
+
+    def _error(self, exc: Exception) -> None:
+        self.metrics.counter_errors.inc()
+        now = time.monotonic()
+        if now - self._last_error > 5.0:  # one line per 5 s, not one per request
+            log.error("counter store unavailable: %s", exc)
+            self._last_error = now
+
+    # ------------------------------------------------------------------ per request
+
+    async def admit(self, policy: Policy, consumer_name: str | None, now: float) -> Admission:
+        consumer = policy.consumers.get(consumer_name) if consumer_name else None
+        if consumer is None or not (consumer.budgets or consumer.rpm or consumer.tpm):
+            return ADMITTED
+        budgets = consumer.budgets
+        reads: list[str] = []
+        spans: list[int] = []
+        for budget in budgets:
+            keys = window(budget, now).read
+            reads.extend(keys)
+            spans.append(len(keys))
+        add: dict[str, tuple[float, int]] = {}
+        req_key, tok_key = _rate_keys(consumer.name, now)
+        if consumer.rpm:
+            add[req_key] = (1.0, RATE_TTL_S)
+            reads.append(req_key)
+        if consumer.tpm:
+            reads.append(tok_key)
+        try:
+            values = await self.counters.exchange(add, reads)
+        except CountersUnavailable as exc:
+            self._error(exc)
+            return self._unavailable(consumer)
+        if consumer.rpm and values[len(values) - (2 if consumer.tpm else 1)] > consumer.rpm:
+            return self._rate_limited(consumer, "rpm", consumer.rpm, now)
+        if consumer.tpm and values[-1] >= consumer.tpm:
+            return self._rate_limited(consumer, "tpm", consumer.tpm, now)
+        if not budgets:
+            return ADMITTED
+        spent: dict[str, float] = {}
+        offset = 0
+        for budget, span in zip(budgets, spans, strict=True):
+            spent[budget.key] = sum(values[offset : offset + span])
+            offset += span
+        state = budget_state(budgets, spent)
+        for budget in budgets:
+            self.metrics.budget_used.labels(budget.key).set(spent[budget.key] / budget.amount_usd)
+        for key, threshold in state.alerts:
+            bucket = window(next(b for b in budgets if b.key == key), now).charge
+            if (key, threshold, bucket) not in self._alerted:
+                self._alerted.add((key, threshold, bucket))
+                self.metrics.budget_alerts.labels(key, f"{threshold:.0%}").inc()
+                log.warning(
+                    "budget %s reached its %.0f%% alert threshold (%.1f%% used)",
+                    key,
+                    threshold * 100,
+                    state.used * 100,
+                )
+        if state.action == "block":
+            self.metrics.rejected(consumer, "budget_exceeded")
+        elif state.action == "downgrade":
+            self.metrics.downgrades.labels(consumer.name, consumer.team or "", state.budget).inc()
+        return Admission(state)
+
+    def _unavailable(self, consumer: ConsumerInfo) -> Admission:
+        can_block = (
+            consumer.rpm
+            or consumer.tpm
+            or any(t.action == "block" for b in consumer.budgets for t in b.thresholds)
+        )
+        if self.fail_closed and can_block:
+            self.metrics.rejected(consumer, "limits_unavailable")
+            return Admission(
+                None,
+                Rejection(
+                    503,
+                    "budget and rate-limit counters are unavailable; retry shortly",
+                    "service_unavailable",
+                    "limits_unavailable",
+                    retry_after=1,
+                ),
+            )
+        return ADMITTED
+
+    def _rate_limited(self, consumer: ConsumerInfo, unit: str, limit: int, now: float) -> Admission:
+        self.metrics.rejected(consumer, unit)
+        return Admission(
+            None,
+            Rejection(
+                429,
+                f"consumer {consumer.name} is over its rate limit of {limit} {unit}",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                retry_after=max(1, 60 - int(now % 60)),
+            ),
+        )
+
+    async def charge(
+        self,
+        policy: Policy,
+        consumer_name: str | None,
+        model: ModelInfo,
+        usage: Mapping[str, Any] | None,
+        input_tokens: int,
+        output_tokens: int,
+        arrived: float,
+        shadow: bool = False,
+    ) -> None:
+        consumer = policy.consumers.get(consumer_name) if consumer_name else None
+        if consumer is None or not (consumer.budgets or consumer.tpm):
+            return
+        cost = charge_cost(
+            model.price_input,
+            model.price_output,
+            model.price_cached_input,
+            input_tokens,
+            output_tokens,
+            cached_tokens(usage),
+        )
+        add: dict[str, tuple[float, int]] = {}
+        for budget in consumer.budgets:
+            bucket = window(budget, arrived).charge
+            if shadow and not budget.charge_shadows:
+                bucket = shadow_line(bucket)
+            add[bucket] = (cost, _ttl(budget))
+            self._pending[bucket] = self._pending.get(bucket, 0.0) + cost
+        if consumer.tpm and not shadow:
+            add[_rate_keys(consumer.name, arrived)[1]] = (
+                float(input_tokens + output_tokens),
+                RATE_TTL_S,
+            )
+        if consumer.budgets:
+            self.metrics.spend(consumer, "shadow" if shadow else "consumer", cost)
+        try:
+            await self.counters.exchange(add, ())
+        except CountersUnavailable as exc:
+            self._error(exc)
+
+    # ------------------------------------------------------------------ admin API
+
+    async def spend_report(self, policy: Policy, now: float | None = None) -> dict[str, Any]:
+        """Current spend of every budget (consumers and teams), for ``GET /admin/v1/spend``."""
+        now = time.time() if now is None else now
+        budgets = sorted(policy.budgets.values(), key=lambda b: b.key)
+        reads: list[str] = []
+        for budget in budgets:
+            reads.extend(window(budget, now).read)
+            reads.extend(shadow_line(k) for k in window(budget, now).read)
+        values = await self.counters.exchange({}, reads)
+        at = 0
+        rows = []
+        for budget in budgets:
+            span = len(window(budget, now).read)
+            spent = sum(values[at : at + span])
+            shadow = sum(values[at + span : at + 2 * span])
+            at += 2 * span
+            state = budget_state([budget], {budget.key: spent})
+            rows.append(
+                {
+                    "budget": budget.key,
+                    "kind": budget.owner_kind,
+                    "name": budget.owner,
+                    "amountUsd": budget.amount_usd,
+                    "period": budget.period,
+                    "timeZone": budget.time_zone,
+                    "rolling": budget.rolling,
+                    "bucket": window(budget, now).charge,
+                    "spentUsd": round(spent, 10),
+                    "shadowUsd": round(shadow, 10),
+                    "used": round(spent / budget.amount_usd, 6),
+                    "action": state.action,
+                    "members": sorted(
+                        c.name for c in policy.consumers.values() if budget in c.budgets
+                    ),
+                }
+            )
+        return {"counters": self.counters.name, "budgets": rows}
+
+
+def cached_tokens(usage: Mapping[str, Any] | None) -> int:
+    """OpenAI's ``usage.prompt_tokens_details.cached_tokens`` (0 when absent)."""
+    if not usage:
+        return 0
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        value = details.get("cached_tokens")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
