@@ -25,13 +25,17 @@ class RedisCounters:
 
     def __init__(self, url: str, timeout_s: float = 0.5) -> None:
         self.url = url
-        self._client = aioredis.Redis.from_url(
+        # A bounded pool that waits for a free connection (up to the timeout) rather
+        # than failing a burst of requests.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            decode_responses=False,
             max_connections=64,
+            timeout=timeout_s,
         )
+        self._pool = pool
+        self._client = aioredis.Redis(connection_pool=pool)
 
     async def exchange(
         self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
@@ -69,6 +73,7 @@ class RedisCounters:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._pool.disconnect()
 
 
 def _where(url: str) -> str:
