@@ -25,14 +25,14 @@ class RedisCounters:
 
     def __init__(self, url: str, timeout_s: float = 0.5) -> None:
         self.url = url
-        # A bounded pool that waits for a free connection (up to the timeout) rather
-        # than failing a burst of requests.
+        # A bounded pool where a burst waits for a free connection rather than failing;
+        # an unanswering Redis still fails within timeout_s (socket timeouts).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            max_connections=64,
-            timeout=timeout_s,
+            max_connections=128,
+            timeout=max(5.0, timeout_s),
         )
         self._pool = pool
         self._client = aioredis.Redis(connection_pool=pool)
