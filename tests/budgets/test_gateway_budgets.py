@@ -1,0 +1,140 @@
+"""Budgets and consumer limits on a live gateway (mock upstream: 11 input, 7 output tokens)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from gateway.conftest import APP_KEY, route
+
+# m-a: (11 * 3 + 7 * 15) / 1e6 = 138e-6 USD a request; m-c: (11 * 0.5 + 7 * 1) / 1e6 = 12.5e-6.
+SPENDER_KEY = "key-spender-4471"
+BUDGET = """
+kind: Consumer
+metadata: {name: spender}
+spec:
+  team: web
+  apiKey: env:GW_TEST_SPENDER_KEY
+  budget:
+    amountUsd: 0.0006
+    period: daily
+    thresholds:
+      - {at: 80%, action: downgrade, route: cheap}
+      - {at: 100%, action: block}
+"""
+ROUTES = (
+    route(targets="[{model: m-a}]", fallback="{chain: [m-b]}"),
+    route("cheap", order=1000, targets="[{model: m-c}]"),
+)
+EXPECTED = ["m-a"] * 4 + ["m-c"] * 4 + [429]
+
+
+def configure_budget(configure, *extra: str, **kwargs) -> int:
+    return configure(*ROUTES, BUDGET, *extra, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def spender_key(monkeypatch):
+    monkeypatch.setenv("GW_TEST_SPENDER_KEY", SPENDER_KEY)
+
+
+def outcome(response: httpx.Response) -> str | int:
+    if response.status_code == 200:
+        return response.headers["x-routectl-model"]
+    return response.status_code
+
+
+def test_downgraded_past_80_percent_and_blocked_at_100(configure, start_gateway, store, mock):
+    gateway = start_gateway(store)
+    gateway.await_revision(configure_budget(configure))
+    seen = [outcome(gateway.chat(SPENDER_KEY)) for _ in EXPECTED]
+    assert seen == EXPECTED
+    blocked = gateway.chat(SPENDER_KEY)
+    assert blocked.status_code == 429
+    error = blocked.json()["error"]
+    assert error["code"] == "budget_exceeded" and error["type"] == "insufficient_quota"
+    assert "consumer/spender" in error["message"] and "blocked at 100%" in error["message"]
+
+    spend = gateway.client.get(
+        "/admin/v1/spend", headers={"authorization": "Bearer admin-token"}
+    ).json()
+    (row,) = spend["budgets"]
+    assert row["budget"] == "consumer/spender" and row["members"] == ["spender"]
+    assert row["spentUsd"] == pytest.approx(4 * 138e-6 + 4 * 12.5e-6)
+    assert row["action"] == "block"
+    metrics = gateway.client.get("/metrics").text
+    assert (
+        'routectl_gateway_limit_rejections_total{consumer="spender",reason="budget_exceeded",team="web"} 2.0'
+        in metrics
+    )
+    assert (
+        'routectl_gateway_budget_downgrades_total{budget="consumer/spender",consumer="spender",team="web"} 4.0'
+        in metrics
+    )
+    assert (
+        'routectl_gateway_spend_usd_total{consumer="spender",line="consumer",team="web"}' in metrics
+    )
+
+
+def test_spend_survives_a_restart_through_the_store(configure, start_gateway, store, mock):
+    first = start_gateway(store)
+    first.await_revision(configure_budget(configure))
+    assert [outcome(first.chat(SPENDER_KEY)) for _ in range(4)] == ["m-a"] * 4
+    first.server.__exit__(None, None, None)  # shutdown flushes pending spend to the store
+    assert sum(store.read_spend().values()) == pytest.approx(4 * 138e-6)
+    second = start_gateway(store)
+    assert outcome(second.chat(SPENDER_KEY)) == "m-c"
+
+
+def test_shadow_copies_are_charged_to_a_separate_line(configure, start_gateway, store, mock):
+    gateway = start_gateway(store)
+    shadowed = route(targets="[{model: m-c}]", shadows="[{model: m-a, percent: 100}]")
+    gateway.await_revision(
+        configure(shadowed, route("cheap", order=1000, targets="[{model: m-c}]"), BUDGET)
+    )
+    assert outcome(gateway.chat(SPENDER_KEY)) == "m-c"
+    deadline = time.monotonic() + 5
+    while True:
+        (row,) = gateway.client.get(
+            "/admin/v1/spend", headers={"authorization": "Bearer admin-token"}
+        ).json()["budgets"]
+        if row["shadowUsd"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert row["spentUsd"] == pytest.approx(12.5e-6)
+    assert row["shadowUsd"] == pytest.approx(138e-6)
+
+
+def test_consumer_rpm_is_answered_with_a_429(configure, start_gateway, store, mock):
+    gateway = start_gateway(store)
+    limited = BUDGET.replace("  budget:", "  rateLimits: {rpm: 2}\n  budget:")
+    gateway.await_revision(configure(*ROUTES, limited))
+    if time.time() % 60 > 55:  # keep the three requests inside one minute window
+        time.sleep(61 - time.time() % 60)
+    answers = [gateway.chat(SPENDER_KEY) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+
+
+@pytest.mark.parametrize("fail_closed, status", [(True, 503), (False, 200)])
+def test_unreachable_redis_fails_closed_for_blocking_budgets(
+    configure, start_gateway, store, mock, fail_closed, status
+):
+    gateway = start_gateway(
+        store, counters_url="redis://127.0.0.1:9/0", counters_fail_closed=fail_closed
+    )
+    gateway.await_revision(configure_budget(configure))
+    answer = gateway.chat(SPENDER_KEY)
+    assert answer.status_code == status
+    if status == 503:
+        assert answer.json()["error"]["code"] == "limits_unavailable"
+    assert "routectl_gateway_counter_errors_total" in gateway.client.get("/metrics").text
+
+
+def test_a_consumer_without_budget_or_limits_is_untouched(configure, start_gateway, store, mock):
+    gateway = start_gateway(store, counters_url="redis://127.0.0.1:9/0")
+    gateway.await_revision(configure(*ROUTES))
+    assert [outcome(gateway.chat(key=APP_KEY)) for _ in range(3)] == ["m-a"] * 3
