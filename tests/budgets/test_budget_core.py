@@ -190,11 +190,11 @@ def test_evaluator_downgrades_blocks_and_matches_budget_routes(make_policy):
 def test_route_matches_on_budget_use(make_policy):
     policy = make_policy(BUDGETED.replace("- {at: 80%, action: downgrade, tier: lightweight}", ""))
     app = policy.consumers["app"]
-    used = lambda f: (
-        decide(  # noqa: E731
-            policy, Request(consumer="app", budget=state_at(app.budgets, f))
-        ).route
-    )
+
+    def used(fraction: float) -> str | None:
+        budget = state_at(app.budgets, fraction)
+        return decide(policy, Request(consumer="app", budget=budget)).route
+
     assert used(0.9) == "main"  # strictly above
     assert used(0.91) == "spenders"
 
