@@ -66,6 +66,12 @@ def register(app: typer.Typer) -> None:
         on_error: OnError = typer.Option(
             OnError.fail, "--on-error", help="Bad traffic lines: fail (exit 2) or skip and count."
         ),
+        spend: str = typer.Option(
+            None,
+            "--spend",
+            help="Budget spend at the trace's start: a JSON file {budget: USD} or a gateway URL "
+            "(its /admin/v1/spend, token from ROUTECTL_ADMIN_TOKEN).",
+        ),
     ) -> None:
         """Replay recorded traffic through the policy: cost, models, shifts, what-ifs.
 
@@ -86,6 +92,7 @@ def register(app: typer.Typer) -> None:
             fail_on_unroutable=fail_on_unroutable,
             max_shift=max_shift,
             on_error=on_error.value,
+            spend=spend,
         )
         if (max_cost_increase is not None or max_shift is not None) and base is None:
             stderr.print(

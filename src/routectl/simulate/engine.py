@@ -36,7 +36,7 @@ from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
-from routectl.simulate import outcomes, ratelimit, scan, tables
+from routectl.simulate import budgets, outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -74,6 +74,7 @@ class Replay:
     time_span: tuple[datetime | None, datetime | None] = (None, None)
     rate_limits: str = "none in the policy"
     limited_minutes: int = 0
+    budgets: dict[str, Any] = field(default_factory=dict)  # side -> budgets report section
 
 
 def replay(
@@ -82,6 +83,7 @@ def replay(
     outages: list[Outage],
     on_error: str = "fail",
     progress: Progress | None = None,
+    starting_spend: dict[str, float] | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -93,7 +95,7 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step)
+            return _replay(con, files, policies, outages, on_error, step, starting_spend or {})
         finally:
             con.close()
 
@@ -105,14 +107,24 @@ def _replay(
     outages: list[Outage],
     on_error: str,
     step: Progress,
+    starting_spend: dict[str, float],
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
+    budgeted = [label for label, p in policies.items() if budgets.has_budgets(p)]
+    passes: dict[str, budgets.SidePass] = {}
+
+    def budget_prepass(con: duckdb.DuckDBPyConnection, rows_sql: str) -> list[str]:
+        step("replaying budgets in time order")
+        for label in budgeted:
+            passes[label] = budgets.run_pass(con, rows_sql, policies[label], starting_spend)
+        return [passes[label].case_sql for label in budgeted]
+
     windowed = [o for o in outages if o.windowed]
     always_down = [o for o in outages if not o.windowed]
     step("reading traffic")
     draws = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
-    plan = scan.Plan(conds, windowed, limited, draws)
+    plan = scan.Plan(conds, windowed, limited, draws, budget_prepass if budgeted else None)
     scanned = scan.scan(con, files, plan, on_error)
     rate_limits = "none in the policy"
     if limited:
@@ -121,15 +133,24 @@ def _replay(
             limited, rate_limits = False, "not applied: the traffic has no timestamps"
 
     step("planning request groups")
+    state_columns = "".join(f", b{i}" for i in range(len(passes)))
     features = con.execute(
-        f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out "
-        "FROM groups ORDER BY fid"
+        f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out"
+        f"{state_columns} FROM groups ORDER BY fid"
     ).fetchall()
-    plans = {
-        (label, row[0]): plan_request(policy, _request(row))
-        for label, policy in policies.items()
-        for row in features
-    }
+    column = {label: 8 + i for i, label in enumerate(budgeted) if label in passes}
+    plans = {}
+    for label, policy in policies.items():
+        for row in features:
+            request = _request(row[:8])
+            if label in column:
+                request, limited_plan = budgets.request_with_state(
+                    request, passes[label], row[column[label]], policy
+                )
+                if limited_plan is not None:
+                    plans[(label, row[0])] = limited_plan
+                    continue
+            plans[(label, row[0])] = plan_request(policy, request)
     units = _units(con, plans, bool({"request_id", "session"} & scanned.present))
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     legs_by_key: outcomes.LegsByKey = {}
@@ -185,6 +206,7 @@ def _replay(
         time_span=(scanned.start, scanned.end),
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
+        budgets={label: budgets.report(side, policies[label]) for label, side in passes.items()},
     )
 
 

@@ -12,6 +12,7 @@ No table of individual requests is ever kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,9 @@ class Plan:
     windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
     limits: bool  # group by minute (when the traffic has timestamps)
     with_keys: bool  # keep request_id and session (the policies draw per key)
+    # Given the good rows (SQL), per-row SQL expressions to group by as well (b0, b1, …):
+    # the budget pass of routectl.simulate.budgets, which must see every row in order.
+    prepass: Callable[[duckdb.DuckDBPyConnection, str], list[str]] | None = None
 
 
 def bad_filter(need_ts: bool, present: set[str]) -> str:
@@ -135,9 +139,22 @@ def scan(
                 break
         for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
+    extra: list[str] = []
+    if plan.prepass is not None:
+        union = " UNION ALL ".join(f"({sql})" for sql in selects)
+        good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, scanned.present)})"
+        extra = plan.prepass(con, good)
+        if extra:
+            _group(con, selects, plan, scanned, need_ts, extra)
     _summarise(con, scanned)
     # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
-    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(plan.conditions)))])
+    keys = ", ".join(
+        [
+            *ROUTE_FEATURES,
+            *(f"k{i}" for i in range(len(plan.conditions))),
+            *(f"b{i}" for i in range(len(extra))),
+        ]
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
@@ -174,8 +191,10 @@ def _group(
     plan: Plan,
     scanned: Scanned,
     need_ts: bool,
+    extra: list[str] | None = None,
 ) -> None:
     present = scanned.present
+    extra = extra or []
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     start = None
     if any(o.relative for o in plan.windowed):  # offsets count from the first request
@@ -209,11 +228,12 @@ def _group(
         *features,
         *sticky,
         *(f"{sql} AS {key}" for sql, key in zip(packed, keys, strict=True)),
+        *(f"({sql})::INTEGER AS b{i}" for i, sql in enumerate(extra)),
         f"{minute} AS minute",
         f"({ostate})::BIGINT AS ostate",
         f"({bad_filter(need_ts, present)}) AS is_bad",
     ]
-    group_keys = ", ".join([*ROUTE_FEATURES, *keys])
+    group_keys = ", ".join([*ROUTE_FEATURES, *keys, *(f"b{i}" for i in range(len(extra)))])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups_raw AS

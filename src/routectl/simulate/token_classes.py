@@ -1,10 +1,11 @@
 """Token counts, reduced to what routing can see of them.
 
-The evaluator looks at a request's token counts in exactly four places (see
-``routectl.core.evaluator._reject`` and the ``cheapest`` strategy): total
-tokens against each model's context window, output tokens against each model's
-output limit, a model's cost against a route's ``maxCostPerRequest``, and the
-cost order of a cheapest route's targets. Every one is the sign of a linear
+The evaluator looks at a request's token counts in exactly five places (see
+``routectl.core.evaluator._reject``, ``_route_matches`` and the ``cheapest``
+strategy): total tokens against each model's context window, output tokens
+against each model's output limit, a model's cost against a route's
+``maxCostPerRequest``, the cost order of a cheapest route's targets, and a
+route's request-size match (``inputTokens``, ``maxTokens``, ``totalTokens``). Every one is the sign of a linear
 expression in (input, output). Two requests that agree on all those signs get
 the same plan, so a replay groups traffic by the signs (computed in SQL, one
 TINYINT column each) and plans one representative request per group, instead
@@ -47,6 +48,18 @@ def conditions(policies: Iterable[Policy]) -> list[Condition]:
             _add(found, f"({IN} + {OUT} > {model.context_window})", 1)
             _add(found, f"({OUT} > {model.max_output_tokens})", 1)
         for route in policy.routes:
+            # Request-size matches: which routes a request can match at all.
+            for expression, bounds in (
+                (IN, route.input_tokens),
+                (OUT, route.max_tokens),
+                (f"({IN} + {OUT})", route.total_tokens),
+            ):
+                if bounds is not None:
+                    low, high = bounds
+                    if low is not None:
+                        _add(found, f"({expression} >= {low})", 1)
+                    if high is not None:
+                        _add(found, f"({expression} <= {high})", 1)
             if route.max_cost_per_request is not None:
                 cap = route.max_cost_per_request
                 for name in sorted(_route_models(route, policy)):
