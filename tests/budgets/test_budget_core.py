@@ -183,7 +183,11 @@ def test_evaluator_downgrades_blocks_and_matches_budget_routes(make_policy):
     assert primary(0.8)[0] == "small"  # downgraded to the lightweight tier
     decision = decide(policy, Request(consumer="app", budget=state_at(app.budgets, 0.85)))
     assert decision.fallbacks == ()  # big is dearer than the tier: not a fallback either
-    assert "downgraded to tier lightweight" in decision.trace[-2].detail
+    details = [step.detail for step in decision.trace]
+    assert any("downgraded to tier lightweight" in d for d in details)
+    assert "big filtered out: budget consumer/app downgraded the request to tier lightweight" in (
+        details
+    )
     assert primary(1.0)[0] is None and "blocked at 100%" in primary(1.0)[1]
 
 

@@ -7,8 +7,9 @@ Order of work for one request::
       -> consumer access
       -> first matching route (ascending ``order``)
       -> candidates: targets, fallback chain, experiment candidate, shadows
-           each through the same hard filters:
-           classification, capabilities, context window, output limit, language, max cost
+           each through the same hard filters (routectl.core.filters)
+      -> the route's strategy orders or splits them (routectl.core.strategies)
+      -> a pinned model (Request.model) replaces the arms, if the route and class allow it
       -> arms with expected fractions (weighted split, live experiment)
       -> decide(): one arm drawn by a sticky hash; shadows drawn likewise
 
@@ -20,10 +21,21 @@ module is pure: no I/O, no clock, no randomness but the stable hash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
+from routectl.core.filters import Refusal, Scope, reject
 from routectl.core.plancache import CachedPlan, route_facts
-from routectl.core.policy import ConsumerInfo, ModelInfo, Policy, RouteInfo
-from routectl.core.request import Arm, Decision, Request, RoutePlan, ShadowTarget, TraceStep
+from routectl.core.policy import ConsumerInfo, Policy, RouteInfo
+from routectl.core.request import (
+    AUTO_MODEL,
+    Arm,
+    Decision,
+    Request,
+    RoutePlan,
+    ShadowTarget,
+    TraceStep,
+)
+from routectl.core.strategies import STRATEGIES, Group, dedupe
 
 _NO_TRIGGERS: frozenset[str] = frozenset()
 
@@ -104,22 +116,12 @@ def _unroutable(
     )
 
 
-def _in_range(value: int, bounds: tuple[int | None, int | None]) -> bool:
-    low, high = bounds
-    return (low is None or value >= low) and (high is None or value <= high)
-
-
 def _route_matches(route: RouteInfo, request: Request, consumer: ConsumerInfo | None) -> bool:
     if route.languages and request.language not in route.languages:
         return False
-    if route.input_tokens is not None and not _in_range(request.input_tokens, route.input_tokens):
-        return False
-    if route.max_tokens is not None and not _in_range(request.output_tokens, route.max_tokens):
-        return False
-    if route.total_tokens is not None and not _in_range(
-        request.input_tokens + request.output_tokens, route.total_tokens
-    ):
-        return False
+    for bound in route.size:
+        if not bound.holds(request.input_tokens, request.output_tokens):
+            return False
     if route.budget_above is not None or route.budget_at_most is not None:
         used = request.budget.used if request.budget is not None else 0.0
         if route.budget_above is not None and not used > route.budget_above:
@@ -136,54 +138,6 @@ def _route_matches(route: RouteInfo, request: Request, consumer: ConsumerInfo | 
             if metadata.get(key) != value:
                 return False
     return True
-
-
-def _reject(
-    policy: Policy,
-    model: ModelInfo,
-    allowed: frozenset[str],
-    classification: str | None,
-    requires: frozenset[str],
-    route: RouteInfo,
-    request: Request,
-) -> TraceStep | None:
-    """Why ``model`` may not serve ``request`` on ``route`` (None: it may)."""
-    name = model.name
-    if name not in allowed:
-        why = policy.why_forbidden(classification, name) or "not allowed"
-        return _filtered(name, "classification {}: {}", classification or "(unknown)", why)
-    if not requires <= model.capabilities:
-        missing = ", ".join(sorted(requires - model.capabilities))
-        return _filtered(name, "lacks capability {}", missing)
-    needed = request.input_tokens + request.output_tokens
-    if needed > model.context_window:
-        return _filtered(name, "context window {:,} < {:,} tokens", model.context_window, needed)
-    if route.min_context_window and model.context_window < route.min_context_window:
-        return _filtered(name, "context window {:,} below route minimum", model.context_window)
-    if request.output_tokens > model.max_output_tokens:
-        return _filtered(
-            name, "max output {:,} < {:,} tokens", model.max_output_tokens, request.output_tokens
-        )
-    if request.language and model.languages and request.language not in model.languages:
-        return _filtered(name, "does not serve language {}", request.language)
-    if route.max_cost_per_request is not None:
-        cost = model.cost(request.input_tokens, request.output_tokens)
-        if cost > route.max_cost_per_request:
-            return _filtered(
-                name, "cost ${:.4f} above route maximum ${}", cost, route.max_cost_per_request
-            )
-    return None
-
-
-def _filtered(model: str, template: str, *args: object) -> TraceStep:
-    return TraceStep("filter", "{} filtered out: " + template, (model, *args), model)
-
-
-class _Split(tuple):
-    """Formats a weighted split for the trace only when it is read."""
-
-    def __format__(self, spec: str) -> str:
-        return ", ".join(f"{model} {fraction:.0%}" for model, fraction in self)
 
 
 def plan(policy: Policy, request: Request) -> RoutePlan:
@@ -223,7 +177,12 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     if not facts.fits(request.input_tokens, request.output_tokens):
         return _plan_uncached(policy, request), None
     # The trace names how the intent was found and, for an unknown class, the raw name.
-    key = (code, request.classification, facts.order(request.input_tokens, request.output_tokens))
+    key = (
+        code,
+        request.classification,
+        facts.order(request.input_tokens, request.output_tokens),
+        request.model,
+    )
     cached = facts.plans.get(key)
     if cached is None:
         route_plan = _plan_uncached(policy, request)
@@ -347,41 +306,52 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
                 )
             )
 
-    allowed = policy.allowed_models(classification)
     requires = route.requires | request.requires
     intent_info = policy.intents.get(intent) if intent else None
     if intent_info is not None:
         requires = requires | intent_info.requires
-    verdicts: dict[str, TraceStep | None] = {}
+    scope = Scope(
+        policy,
+        route,
+        classification,
+        policy.allowed_models(classification),
+        requires,
+        request.language,
+        request.budget,
+    )
+    verdicts: dict[str, Refusal | None] = {}
 
     def eligible(name: str) -> bool:
         if name not in verdicts:
-            reason = _reject(
-                policy, policy.models[name], allowed, classification, requires, route, request
+            refusal = reject(
+                policy.models[name], scope, request.input_tokens, request.output_tokens
             )
-            verdicts[name] = reason
-            if reason is not None:
-                trace.append(reason)
+            if refusal is not None:
+                trace.append(TraceStep("filter", refusal.filter.template, refusal.args, name))
+            verdicts[name] = refusal
         return verdicts[name] is None
 
-    # One entry per target group: the first eligible model of the group serves it.
-    groups: list[tuple[str, int | None]] = []
-    for group in route.targets:
-        chosen = next((name for name in group.models if eligible(name)), None)
-        if chosen is not None:
-            groups.append((chosen, group.weight))
+    strategy = STRATEGIES[route.strategy]
+    groups: list[Group] = []
+    for target in route.targets:
+        members = []
+        for name in target.models:
+            if eligible(name):
+                members.append(policy.models[name])
+                if not strategy.whole_groups:
+                    break  # the first eligible model serves the target
+        if members:
+            groups.append(Group(tuple(members), target.weight))
     chain = [name for name in route.fallback_chain if eligible(name)]
 
-    if route.strategy == "cheapest":
-        groups.sort(
-            key=lambda g: (
-                policy.models[g[0]].cost(request.input_tokens, request.output_tokens),
-                policy.models[g[0]].tier_rank,
-                g[0],
-            )
-        )
-    ordered = _dedupe([name for name, _ in groups])
-    if not ordered and not chain:
+    pinned = None
+    if request.model is not None and request.model != AUTO_MODEL:
+        pinned = policy.model_names.get(request.model)
+        refused = _pin_refusal(policy, route, request.model, pinned, eligible, verdicts)
+        if refused is not None:
+            return _unroutable(intent, classification, route.name, trace, *refused)
+
+    if not groups and not chain:
         return _unroutable(
             intent,
             classification,
@@ -390,32 +360,12 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
             f"route {route.name}: no eligible model",
             "route.no_eligible",
         )
-
-    arms: list[Arm]
-    if route.strategy == "weighted" and groups:
-        total = sum(weight or 0 for _, weight in groups)
-        weighted = [(name, weight or 0) for name, weight in groups if (weight or 0) > 0]
-        if total <= 0 or not weighted:
-            weighted = [(ordered[0], 1)]
-            total = 1
-        arms = []
-        for name, weight in weighted:
-            rest = [n for n, _ in sorted(groups, key=lambda g: -(g[1] or 0)) if n != name]
-            arms.append(Arm(name, weight / total, name, tuple(_dedupe(rest + chain, exclude=name))))
+    arms, step = strategy.arms(groups, chain, request.input_tokens, request.output_tokens)
+    trace.append(step)
+    if pinned is not None:
+        arms = [Arm("pinned", 1.0, pinned, ())]
         trace.append(
-            TraceStep(
-                "strategy.weighted",
-                "weighted split {}",
-                (_Split(tuple((a.primary, a.fraction) for a in arms)),),
-            )
-        )
-    else:
-        primary = ordered[0] if ordered else chain[0]
-        arms = [Arm("primary", 1.0, primary, tuple(_dedupe(ordered + chain, exclude=primary)))]
-        trace.append(
-            TraceStep(
-                f"strategy.{route.strategy}", "{}: primary {}", (route.strategy, primary), primary
-            )
+            TraceStep("model.pinned", "model {} asked for: {}", (request.model, pinned), pinned)
         )
 
     experiment_arm = None
@@ -441,12 +391,22 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
             continue
         if experiment_arm is not None:
             continue  # one live experiment per route; lint reports the overlap
+        if pinned is not None:
+            trace.append(
+                TraceStep(
+                    "experiment.pinned",
+                    "experiment {}: not drawn, the request asked for model {}",
+                    (experiment.name, request.model),
+                    experiment.candidate,
+                )
+            )
+            continue
         control = max(arms, key=lambda a: a.fraction)
         experiment_arm = Arm(
             "candidate",
             experiment.fraction,
             experiment.candidate,
-            tuple(_dedupe([control.primary, *control.fallbacks], exclude=experiment.candidate)),
+            tuple(dedupe([control.primary, *control.fallbacks], exclude=experiment.candidate)),
             experiment.name,
         )
         experiment_sticky = experiment.sticky_by
@@ -475,14 +435,25 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
     )
 
 
-def _dedupe(names: list[str], exclude: str | None = None) -> list[str]:
-    seen = {exclude} if exclude else set()
-    out = []
-    for name in names:
-        if name not in seen:
-            seen.add(name)
-            out.append(name)
-    return out
+def _pin_refusal(
+    policy: Policy,
+    route: RouteInfo,
+    asked: str,
+    pinned: str | None,
+    eligible: Callable[[str], bool],
+    verdicts: dict[str, Refusal | None],
+) -> tuple[str, str] | None:
+    """Why the model a request asked for may not serve it (reason, code), or None."""
+    if pinned is None:
+        return f"unknown model {asked!r}", "model.unknown"
+    if pinned not in route.candidates:
+        return f"model {asked!r} is not served by route {route.name}", "model.not_allowed"
+    if eligible(pinned):
+        return None
+    refusal = verdicts[pinned]
+    assert refusal is not None
+    code = "model.not_allowed" if refusal.filter.forbids else "model.unfit"
+    return f"model {asked!r}: {refusal.detail}", code
 
 
 def sticky_key(request: Request, sticky_by: str | None) -> str:

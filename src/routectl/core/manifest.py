@@ -34,6 +34,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import WithJsonSchema
 
+from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
+from routectl.core.strategies import DEFAULT as DEFAULT_STRATEGY
+from routectl.core.strategies import STRATEGIES
+
 API_VERSION = "routectl.dev/v1"
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
@@ -64,6 +68,7 @@ StrSet = Annotated[list[str], AfterValidator(_as_set)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 NameSet = Annotated[list[Name], AfterValidator(_as_set)]
 NameList = list[Name]
+Alias = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 SecretRef = Annotated[
     str,
     Field(
@@ -96,14 +101,6 @@ class ProviderType(StrEnum):
     azure_openai = "azure-openai"
     bedrock = "bedrock"
     vertex = "vertex"
-
-
-class FallbackTrigger(StrEnum):
-    rate_limited = "429"
-    server_error = "5xx"
-    timeout = "timeout"
-    connection_error = "connection-error"
-    context_length = "context-length"
 
 
 class Metadata(Spec):
@@ -161,6 +158,10 @@ class Latency(Spec):
 class ModelSpec(Spec):
     provider: Name
     upstream_model: str = Field(min_length=1)
+    aliases: Annotated[list[Alias], AfterValidator(_as_set)] = Field(
+        default_factory=list,
+        description="Other names a client may ask for this model by (a request's 'model').",
+    )
     tier: Name | None = None
     capabilities: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
         default_factory=lambda: [Capability.chat]
@@ -347,12 +348,7 @@ class Target(Spec):
 class Fallback(Spec):
     chain: NameList = Field(default_factory=list)
     on: Annotated[list[FallbackTrigger], AfterValidator(lambda v: sorted(set(v)))] = Field(
-        default_factory=lambda: [
-            FallbackTrigger.rate_limited,
-            FallbackTrigger.server_error,
-            FallbackTrigger.timeout,
-            FallbackTrigger.connection_error,
-        ]
+        default_factory=lambda: list(DEFAULT_TRIGGERS)
     )
 
 
@@ -375,7 +371,7 @@ class RouteSpec(Spec):
     )
     description: str | None = None
     match: RouteMatch = Field(default_factory=RouteMatch)
-    strategy: Literal["priority", "cheapest", "weighted"] = "priority"
+    strategy: Literal[tuple(STRATEGIES)] = DEFAULT_STRATEGY  # type: ignore[valid-type]
     targets: list[Target] = Field(min_length=1)
     fallback: Fallback = Field(default_factory=Fallback)
     shadows: list[Shadow] = Field(default_factory=list)

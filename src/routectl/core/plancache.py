@@ -1,19 +1,19 @@
 """What a route's plan does not owe to a request's token counts, worked out once.
 
-Two requests that agree on route, intent, classification, language and
-required capabilities can only get different plans through their token
-counts: a candidate may be too small or too expensive for one of them, and
-``cheapest`` orders by each request's cost. When every candidate the
-classification, capabilities, language and route minimum allow also fits the
-tokens (by far the common case), the plan is the same for all of them, up to
-the ``cheapest`` order. (The trace is part of the plan: a candidate refused for
-its language or the route's minimum context must not be too small for the tokens
-either, or the full planner would give that as the reason.) :class:`RouteFacts`
-knows which candidates those are,
-so the evaluator can check the fit in a few comparisons and reuse the plan it
-built the first time. A request that does not fit every candidate takes the
-full planner, so a reused plan is always exactly what the full planner gives
-(the property tests compare the two).
+Two requests that agree on route, intent, classification, language, required
+capabilities and pinned model can only get different plans through their
+token counts: a candidate's token bounds (:mod:`routectl.core.filters`) may
+refuse it for one of them, and a strategy that ranks by cost
+(:mod:`routectl.core.strategies`) orders by each request's. When every
+candidate the static filters allow also meets its bounds (by far the common
+case), the plan is the same for all of them, up to the strategy's order.
+(The trace is part of the plan: a candidate refused by a static filter that
+comes after a bound, such as language or the route's minimum context, must
+meet the bounds before it too, or the full planner would give that bound as
+the reason.) :class:`RouteFacts` knows those bounds, so the evaluator checks
+the fit in a few comparisons and reuses the plan it built the first time. A
+request that does not fit takes the full planner, so a reused plan is always
+exactly what the full planner gives (the property tests compare the two).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from routectl.core.filters import Scope, static_view
 from routectl.core.policy import ModelInfo, Policy, RouteInfo
 from routectl.core.request import Decision, RoutePlan
+from routectl.core.strategies import STRATEGIES, Strategy
+from routectl.core.tokens import Bound, Linear
 
 # Bounds the memory a stream of odd requests can pin (e.g. unknown classifications).
 MAX_FACTS = 50_000
@@ -35,76 +38,70 @@ class CachedPlan:
     decisions: dict[Any, Decision] = field(default_factory=dict)  # by (arm index, shadows)
 
 
+# One check of fits(): (input coefficient, output coefficient, scale, limit, exact forms).
+# The coefficients dominate every form of the check; when the dominating form is over the
+# limit, each exact form is checked (None: the dominating form is the only one).
+_Check = tuple[float, float, float, float, tuple[Linear, ...] | None]
+
+
 @dataclass(slots=True)
 class RouteFacts:
     """Token-independent facts of one (route, classification, intent, language, requires)."""
 
-    max_cost: float | None
-    # every candidate allowed before tokens count
-    allowed: tuple[ModelInfo, ...]
-    # the model each target group serves when strategy is cheapest, else None
-    cheapest: tuple[ModelInfo, ...] | None
-    # candidates refused for language or the route's minimum context: the full planner
-    # checks the token limits first, so their trace reason depends on the tokens
-    late: tuple[ModelInfo, ...] = ()
+    checks: tuple[_Check, ...]
+    # the models a token-dependent strategy ranks, else None
+    ranked: tuple[ModelInfo, ...] | None
+    strategy: Strategy
     plans: dict[Any, CachedPlan] = field(default_factory=dict)
-    # the tightest limits among ``allowed`` and ``late``: one comparison each on the hot path
-    min_context: int = 0
-    min_output: int = 0
-    top_prices: tuple[float, float] = (0.0, 0.0)
-
-    def __post_init__(self) -> None:
-        limited = self.allowed + self.late
-        if limited:
-            self.min_context = min(m.context_window for m in limited)
-            self.min_output = min(m.max_output_tokens for m in limited)
-        if self.allowed:
-            self.top_prices = (
-                max(m.price_input for m in self.allowed),
-                max(m.price_output for m in self.allowed),
-            )
 
     def fits(self, input_tokens: int, output_tokens: int) -> bool:
-        """True when these token counts filter no candidate and change no trace reason."""
-        if not self.allowed and not self.late:
-            return True
-        if input_tokens + output_tokens > self.min_context or output_tokens > self.min_output:
-            return False
-        max_cost = self.max_cost
-        if max_cost is None or not self.allowed:
-            return True
-        # An upper bound on every candidate's cost (same formula as ModelInfo.cost)...
-        top_in, top_out = self.top_prices
-        if (input_tokens * top_in + output_tokens * top_out) / 1_000_000 <= max_cost:
-            return True
-        # ...and when it is not enough, the exact cost the full planner compares.
-        return all(m.cost(input_tokens, output_tokens) <= max_cost for m in self.allowed)
+        """True when these token counts break no candidate's bound (so change no trace)."""
+        for a, b, scale, limit, exact in self.checks:
+            value = input_tokens * a + output_tokens * b
+            if scale != 1:
+                value = value / scale
+            if value > limit:
+                if exact is None:
+                    return False
+                for form in exact:
+                    if form(input_tokens, output_tokens) > limit:
+                        return False
+        return True
 
     def order(self, input_tokens: int, output_tokens: int) -> tuple[str, ...] | None:
-        """The cheapest strategy's order of the target groups for these token counts."""
-        if self.cheapest is None:
+        """The strategy's order of its candidates for these token counts."""
+        if self.ranked is None:
             return None
-        ranked = sorted(
-            self.cheapest,
-            key=lambda m: (m.cost(input_tokens, output_tokens), m.tier_rank, m.name),
-        )
+        ranked = self.strategy.ranked(self.ranked, input_tokens, output_tokens)
         return tuple(m.name for m in ranked)
 
 
-def statically_allowed(
-    model: ModelInfo,
-    allowed: frozenset[str],
-    requires: frozenset[str],
-    route: RouteInfo,
-    language: str | None,
-) -> bool:
-    """The evaluator's hard filters that do not look at token counts."""
-    return (
-        model.name in allowed
-        and requires <= model.capabilities
-        and not (route.min_context_window and model.context_window < route.min_context_window)
-        and not (language and model.languages and language not in model.languages)
-    )
+def _checks(bounds: list[Bound]) -> tuple[_Check, ...]:
+    """Few comparisons for many bounds.
+
+    Identical forms keep their lowest limit. Forms sharing a scale and a limit (every
+    candidate's cost against one cap) are checked first against one form whose
+    coefficients are their maxima: with non-negative tokens and coefficients, rounding
+    is monotone, so when that form is within the limit every one of them is.
+    """
+    tightest: dict[Linear, float] = {}
+    for bound in bounds:
+        limit = tightest.get(bound.form)
+        if limit is None or bound.limit < limit:
+            tightest[bound.form] = bound.limit
+    by_limit: dict[tuple[float, float], list[Linear]] = {}
+    for form, limit in tightest.items():
+        by_limit.setdefault((form.scale, limit), []).append(form)
+    out: list[_Check] = []
+    for (scale, limit), forms in by_limit.items():
+        if len(forms) == 1:
+            form = forms[0]
+            out.append((form.input, form.output, scale, limit, None))
+        else:
+            top_in = max(f.input for f in forms)
+            top_out = max(f.output for f in forms)
+            out.append((top_in, top_out, scale, limit, tuple(forms)))
+    return tuple(out)
 
 
 def route_facts(
@@ -133,40 +130,46 @@ def _work_out(
     language: str | None,
     requested: frozenset[str],
 ) -> RouteFacts:
-    allowed_names = policy.allowed_models(classification)
     requires = route.requires | requested
     intent_info = policy.intents.get(intent) if intent else None
     if intent_info is not None:
         requires = requires | intent_info.requires
+    scope = Scope(
+        policy, route, classification, policy.allowed_models(classification), requires, language
+    )
+    strategy = STRATEGIES[route.strategy]
     models = policy.models
+    views = {}
 
-    def ok(name: str) -> bool:
-        return statically_allowed(models[name], allowed_names, requires, route, language)
+    def view(name: str):
+        if name not in views:
+            views[name] = static_view(models[name], scope)
+        return views[name]
 
-    # A target group is served by its first allowed model; the models after it
-    # matter only if that one does not fit the tokens, and then fits() says no.
-    names = []
+    # A target is served by its first allowed model (or, for a strategy over whole
+    # targets, by every allowed member); the models after it matter only if that one
+    # does not meet its bounds, and then fits() says no.
+    names: list[str] = []
+    ranked: list[str] = []
     for group in route.targets:
         for name in group.models:
             names.append(name)
-            if ok(name):
-                break
+            if view(name).refused is None:
+                ranked.append(name)
+                if not strategy.whole_groups:
+                    break
     names += route.fallback_chain
     names += [experiment.candidate for experiment in route.experiments]
     names += [model for model, _ in route.shadows]
-    allowed = {name: models[name] for name in names if ok(name)}
-    late = {
-        name: models[name]
-        for name in names
-        if name not in allowed and name in allowed_names and requires <= models[name].capabilities
-    }
-    cheapest = None
-    if route.strategy == "cheapest":
-        chosen = (next((n for n in group.models if n in allowed), None) for group in route.targets)
-        cheapest = tuple(models[name] for name in chosen if name is not None)
+    bounds: list[Bound] = []
+    for name in dict.fromkeys(names):
+        seen = view(name)
+        if seen.refused is None or not seen.early:
+            bounds.extend(seen.bounds)
     return RouteFacts(
-        max_cost=route.max_cost_per_request,
-        allowed=tuple(allowed.values()),
-        cheapest=cheapest,
-        late=tuple(late.values()),
+        checks=_checks(bounds),
+        ranked=(
+            tuple(models[n] for n in dict.fromkeys(ranked)) if strategy.token_dependent else None
+        ),
+        strategy=strategy,
     )

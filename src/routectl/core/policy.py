@@ -19,6 +19,7 @@ from typing import Any
 from routectl.core import manifest as m
 from routectl.core.budgets import BudgetInfo, budget_info
 from routectl.core.regions import satisfies
+from routectl.core.tokens import INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, Bound, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +143,14 @@ class RouteInfo:
     requires: frozenset[str]
     sticky_by: str
     experiments: tuple[ExperimentInfo, ...] = ()
-    # request size: inclusive (min, max) token ranges, None bound open; None: any
-    input_tokens: tuple[int | None, int | None] | None = None
-    max_tokens: tuple[int | None, int | None] | None = None
-    total_tokens: tuple[int | None, int | None] | None = None
+    # request size (inputTokens, maxTokens, totalTokens): the route matches where all hold
+    size: tuple[Bound, ...] = ()
     # budget state: used share strictly above / at most (fractions); None: any
     budget_above: float | None = None
     budget_at_most: float | None = None
     downgraded_to: str | None = None  # a tier, when this is a route's downgraded copy
+    # every model the route may serve: members of its targets and its fallbacks
+    candidates: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,8 @@ class Policy:
     consumers: dict[str, ConsumerInfo]
     default_intent: str | None
     teams: dict[str, BudgetInfo | None] = field(default_factory=dict)  # team -> its budget
+    # what a client may put in a request's ``model``: every model's name and its aliases
+    model_names: dict[str, str] = field(default_factory=dict)
     # classification name (None: unknown/missing = strictest) -> models it may reach
     allowed: dict[str | None, frozenset[str]] = field(default_factory=dict)
     _route_index: dict[tuple[str | None, str | None], tuple[RouteInfo, ...]] = field(
@@ -205,25 +208,18 @@ class Policy:
 
     def downgraded(self, route: RouteInfo, tier: str) -> RouteInfo:
         """``route`` served from ``tier``: its targets become the tier's models (cheapest
-        first); fallbacks and shadows keep only models no dearer than the tier (rank),
-        so no path of a downgraded request reaches the tier it was moved off."""
+        first). Its fallbacks, shadows and experiments stay; the ``budget`` filter
+        (routectl.core.filters) refuses those dearer than the tier."""
         key = (route.name, tier)
         hit = self._downgrades.get(key)
         if hit is None:
-            rank = self.tiers.get(tier, -1)
-
-            def within(name: str) -> bool:
-                return self.models[name].tier_rank <= rank
-
             members = tier_models(tier, self.models)
             hit = self._downgrades[key] = dataclasses.replace(
                 route,
                 position=len(self.routes) + len(self._downgrades),
                 strategy="priority",
                 targets=(TargetGroup(f"tier:{tier}", members, None),),
-                fallback_chain=tuple(n for n in route.fallback_chain if within(n)),
-                shadows=tuple(s for s in route.shadows if within(s[0])),
-                experiments=(),
+                candidates=frozenset(members) | frozenset(route.fallback_chain),
                 downgraded_to=tier,
             )
         return hit
@@ -337,6 +333,11 @@ def resolve(documents: Iterable[Any]) -> Policy:
         name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
         for name, cls in classifications.items()
     }
+    model_names = {name: name for name in models}
+    for name, doc in by_kind["Model"].items():
+        if name in models:
+            for alias in doc.spec.aliases:
+                model_names.setdefault(alias, name)  # a model's own name wins over an alias
     strictest = frozenset(models)
     for names in allowed.values():
         strictest &= names
@@ -352,6 +353,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         consumers=consumers,
         default_intent=default_intent,
         teams=teams,
+        model_names=model_names,
         allowed=allowed,
         intent_by_language=intent_by_language,
     )
@@ -447,6 +449,7 @@ def _route(
             label = f"tier:{target.tier}"
         groups.append(TargetGroup(label, tuple(names), target.weight))
     name = doc.metadata.name
+    chain = tuple(n for n in spec.fallback.chain if n in models)
     return RouteInfo(
         name=name,
         order=spec.order,
@@ -459,7 +462,7 @@ def _route(
         metadata=tuple(sorted(spec.match.metadata.items())),
         strategy=spec.strategy,
         targets=tuple(groups),
-        fallback_chain=tuple(n for n in spec.fallback.chain if n in models),
+        fallback_chain=chain,
         triggers=_trigger_set(tuple(spec.fallback.on)),
         shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
         max_cost_per_request=spec.constraints.max_cost_per_request,
@@ -467,9 +470,7 @@ def _route(
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
-        input_tokens=_range(spec.match.input_tokens),
-        max_tokens=_range(spec.match.max_tokens),
-        total_tokens=_range(spec.match.total_tokens),
+        size=_size_bounds(spec.match),
         budget_above=(
             spec.match.budget.used_above / 100.0
             if spec.match.budget and spec.match.budget.used_above is not None
@@ -480,6 +481,7 @@ def _route(
             if spec.match.budget and spec.match.budget.used_at_most is not None
             else None
         ),
+        candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
     )
 
 
@@ -509,5 +511,13 @@ def _consumer(doc: m.Consumer, teams: dict[str, BudgetInfo | None]) -> ConsumerI
     )
 
 
-def _range(tokens: m.TokenRange | None) -> tuple[int | None, int | None] | None:
-    return None if tokens is None else (tokens.min, tokens.max)
+def _size_bounds(match: m.RouteMatch) -> tuple[Bound, ...]:
+    bounds: list[Bound] = []
+    for form, tokens in (
+        (INPUT_TOKENS, match.input_tokens),
+        (OUTPUT_TOKENS, match.max_tokens),
+        (TOTAL_TOKENS, match.total_tokens),
+    ):
+        if tokens is not None:
+            bounds.extend(within(form, tokens.min, tokens.max))
+    return tuple(bounds)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+# A request's ``model`` that leaves the choice to the policy (as does no model at all).
+AUTO_MODEL = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,8 @@ class Request:
     request_id: str | None = None
     session: str | None = None
     prompt: str | None = None
-    requires: frozenset[str] = frozenset()
+    requires: frozenset[str] = frozenset()  # capabilities the request itself needs
+    model: str | None = None  # a model name or alias the client asked for; None/"auto": any
     budget: BudgetState | None = None  # None: spend unknown or no budget; routes see 0% used
 
 
@@ -105,6 +108,10 @@ class RoutePlan:
     def routable(self) -> bool:
         return self.unroutable_reason is None
 
+    @property
+    def unroutable_code(self) -> str | None:
+        return unroutable_code(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -126,12 +133,35 @@ class Decision:
     def routable(self) -> bool:
         return self.primary is not None
 
+    @property
+    def unroutable_code(self) -> str | None:
+        """The trace code of why not (``route.none``, ``model.unknown``, …), None if routable."""
+        return unroutable_code(self)
+
     def chain(self) -> tuple[str, ...]:
         """Primary then fallbacks: the order the gateway tries."""
         return ((self.primary,) if self.primary else ()) + self.fallbacks
 
     def all_targets(self) -> tuple[str, ...]:
         return self.chain() + self.shadows
+
+
+# Unroutable codes that mean the caller asked for something the policy forbids it (HTTP 403),
+# where every other code is a request routing cannot serve as given (HTTP 400).
+FORBIDDEN_CODES = frozenset(
+    {"consumer.unknown", "consumer.intent", "consumer.classification", "model.not_allowed"}
+)
+
+
+def unroutable_code(outcome: RoutePlan | Decision) -> str | None:
+    if outcome.unroutable_reason is None:
+        return None
+    return outcome.trace[-1].code if outcome.trace else "unroutable"
+
+
+def refused_as_forbidden(code: str | None) -> bool:
+    """Whether an unroutable code is a 403 (not allowed) rather than a 400 (cannot serve)."""
+    return code in FORBIDDEN_CODES
 
 
 def decision_as_dict(decision: Decision) -> dict[str, object]:
@@ -147,6 +177,7 @@ def decision_as_dict(decision: Decision) -> dict[str, object]:
         "experiment": decision.experiment,
         "fallback_on": sorted(decision.triggers),
         "unroutable": decision.unroutable_reason,
+        "unroutable_code": decision.unroutable_code,
         "trace": [
             {"code": step.code, "detail": step.detail, "model": step.model}
             for step in decision.trace

@@ -23,7 +23,7 @@ PREFIX = "routectl:"
 class RedisCounters:
     name = "redis"
 
-    def __init__(self, url: str, timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
         self.url = url
         # A bounded pool where a burst waits for a free connection rather than failing;
         # an unanswering Redis still fails within timeout_s (socket timeouts).

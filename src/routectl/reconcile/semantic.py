@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from routectl.core.state import Resource
+from routectl.core.strategies import STRATEGIES, shares
 from routectl.reconcile.diff import field_changes, secret_paths_of
 from routectl.reconcile.normalize import comparable
 from routectl.reconcile.render import SENSITIVE_CHANGED, value_text
@@ -105,11 +106,20 @@ def _target_key(target: Spec) -> str:
 
 
 def _shares(spec: Spec) -> dict[str, float]:
-    """Each target's share of traffic under a weighted strategy, in percent."""
+    """Each target's share of traffic under a weighted strategy, in percent (the core's
+    rule: a target without a weight gets none)."""
     targets = spec.get("targets") or []
-    weights = [t.get("weight") if t.get("weight") is not None else 1 for t in targets]
-    total = sum(weights) or 1
-    return {_target_key(t): 100.0 * w / total for t, w in zip(targets, weights, strict=True)}
+    fractions = shares([t.get("weight") for t in targets])
+    out: dict[str, float] = {}
+    for target, fraction in zip(targets, fractions, strict=True):
+        key = _target_key(target)
+        out[key] = out.get(key, 0.0) + 100.0 * fraction
+    return out
+
+
+def _splits(spec: Spec) -> bool:
+    strategy = STRATEGIES.get(str(spec.get("strategy")))
+    return strategy is not None and strategy.weights
 
 
 def _pct(value: float | None) -> str:
@@ -122,7 +132,7 @@ def _pct(value: float | None) -> str:
 def _route(old: Spec, new: Spec) -> tuple[list[str], set[str]]:
     lines = _scalar("strategy", old.get("strategy"), new.get("strategy"))
     lines += _scalar("order", old.get("order"), new.get("order"))
-    if new.get("strategy") == "weighted" or old.get("strategy") == "weighted":
+    if _splits(new) or _splits(old):
         before, after = _shares(old), _shares(new)
         for key in list(after) + [k for k in before if k not in after]:
             if key not in before:
@@ -269,10 +279,7 @@ def _summary(resource: Resource) -> str:
     if resource.kind == "Provider":
         return f"{s.get('jurisdiction')}, {s.get('hosting')}, {s.get('baseUrl')}"
     if resource.kind == "Route":
-        targets = ", ".join(
-            f"{k} {_pct(v)}" if s.get("strategy") == "weighted" else k
-            for k, v in _shares(s).items()
-        )
+        targets = ", ".join(f"{k} {_pct(v)}" if _splits(s) else k for k, v in _shares(s).items())
         chain = _chain((s.get("fallback") or {}).get("chain") or [])
         return f"{s.get('strategy')} over {targets}; fallback {chain}"
     if resource.kind == "Experiment":

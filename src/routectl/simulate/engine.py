@@ -36,6 +36,7 @@ from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Request
+from routectl.core.strategies import STRATEGIES
 from routectl.simulate import budgets, outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
@@ -212,7 +213,7 @@ def _replay(
 
 def _draws_anything(policy: Policy) -> bool:
     return any(
-        (route.strategy == "weighted" and len(route.targets) > 1)
+        (STRATEGIES[route.strategy].draws and len(route.targets) > 1)
         or route.experiments
         or route.shadows
         for route in policy.routes

@@ -2,7 +2,9 @@
 
 A :class:`Leg` is the part of a request group that takes one arm of the plan;
 its ``steps`` are the models the gateway would try, in order, with models that
-are down already skipped (when the route's triggers let it skip them).
+are down already skipped. Whether a down model is skipped, and whether a
+rate-limited one overflows to the next step, is the core's failover rule
+(:func:`routectl.core.failover.next_step`), the one the gateway follows.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from routectl.core.evaluator import sticky_key
+from routectl.core.failover import Action, Outcome, OutcomeKind, next_step
 from routectl.core.request import Arm, Decision, Request, RoutePlan
-from routectl.simulate.whatif import OUTAGE_TRIGGERS, RATE_LIMIT_TRIGGER
+
+DOWN = Outcome(OutcomeKind.unavailable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +28,7 @@ class Leg:
     steps: tuple[str, ...]  # models to try, in order; empty: the leg fails
     kind_if_exhausted: str  # "unroutable" (policy) | "outage" | "rate_limited"
     reason_if_exhausted: str
-    overflow_on_429: bool
+    triggers: frozenset[str]  # the route's fallback.on
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,8 @@ def legs(
         # A consumer's own rate limit refuses like a 429 (routectl.simulate.budgets).
         limited = bool(plan.trace) and plan.trace[-1].code == "consumer.rate_limited"
         kind = "rate_limited" if limited else "unroutable"
-        return [Leg(1.0, plan.intent, plan.route, None, None, (), kind, reason, False)], []
+        leg = Leg(1.0, plan.intent, plan.route, None, None, (), kind, reason, frozenset())
+        return [leg], []
     experiment = plan.experiment
     rest = 1.0 - (experiment.fraction if experiment else 0.0)
     arms = [(arm, rest * arm.fraction) for arm in plan.arms]
@@ -56,21 +61,22 @@ def legs(
         arms = [(arm, 1.0 if _is_drawn(arm, drawn) else 0.0) for arm, _ in arms]
     out: list[Leg] = []
     shadows: list[ShadowLeg] = []
-    can_skip = bool(plan.triggers & OUTAGE_TRIGGERS)
     for arm, weight in arms:
         if weight <= 0:
             continue
         steps: list[str] = []
         kind, reason = "unroutable", ""
-        for model in (arm.primary, *arm.fallbacks):
+        chain = (arm.primary, *arm.fallbacks)
+        for index, model in enumerate(chain):
             if model not in down:
                 steps.append(model)
                 continue
-            if not can_skip:
+            step = next_step(chain, plan.triggers, index, DOWN)
+            if step.action is Action.fail and step.trigger is None:
                 kind = "outage"
                 reason = (
                     f"{model} is down and route {plan.route} does not fall back on "
-                    "5xx/connection-error/timeout"
+                    + "/".join(sorted(DOWN.rule.fires))
                 )
                 break
         else:
@@ -91,7 +97,7 @@ def legs(
                 tuple(steps),
                 kind,
                 reason,
-                RATE_LIMIT_TRIGGER in plan.triggers,
+                plan.triggers,
             )
         )
         for shadow in plan.shadows:

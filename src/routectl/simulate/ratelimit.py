@@ -4,7 +4,8 @@ In each minute every model and provider with ``rpm``/``tpm`` admits at most that
 many requests/tokens (tokens = input + output). When demand is above the limit,
 each flow reaching the model gets the same admitted share (no ordering inside a
 minute is assumed); the rest gets a 429 and moves to the next step of its
-chain if the route falls back on ``429``, or fails otherwise. Steps are
+chain if the route falls back on ``429``, or fails otherwise (the core's failover
+rule, :func:`routectl.core.failover.next_step`, as in the gateway). Steps are
 processed in rounds (all primaries, then all first fallbacks, …), so overflow
 uses the capacity primaries left over.
 """
@@ -14,8 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from routectl.core.failover import Action, Outcome, OutcomeKind, next_step
 from routectl.core.policy import Policy
 from routectl.simulate.legs import Leg
+
+LIMITED = Outcome(OutcomeKind.rate_limited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +117,11 @@ def simulate_minute(policy: Policy, flows: list[Flow]) -> list[Served]:
             rejected = share - served
             if rejected <= 1e-12:
                 continue
-            if flow.leg.overflow_on_429 and step + 1 < len(flow.leg.steps):
-                next_active.append((flow, step + 1, rejected))
+            after = next_step(flow.leg.steps, flow.leg.triggers, step, LIMITED)
+            if after.action is Action.next:
+                next_active.append((flow, after.index, rejected))
                 continue
-            if not flow.leg.overflow_on_429:
+            if after.trigger is None:
                 reason = (
                     f"rate limited at {model} and route {flow.leg.route} does not fall back on 429"
                 )

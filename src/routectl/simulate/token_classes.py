@@ -1,19 +1,19 @@
 """Token counts, reduced to what routing can see of them.
 
-The evaluator looks at a request's token counts in exactly five places (see
-``routectl.core.evaluator._reject``, ``_route_matches`` and the ``cheapest``
-strategy): total tokens against each model's context window, output tokens
-against each model's output limit, a model's cost against a route's
-``maxCostPerRequest``, the cost order of a cheapest route's targets, and a
-route's request-size match (``inputTokens``, ``maxTokens``, ``totalTokens``). Every one is the sign of a linear
-expression in (input, output). Two requests that agree on all those signs get
-the same plan, so a replay groups traffic by the signs (computed in SQL, one
-TINYINT column each) and plans one representative request per group, instead
-of one plan per distinct token pair (the Azure hour alone has 21,986). A
-condition that never changes over a trace costs one more group key. The cost
-expressions are written exactly as :meth:`ModelInfo.cost` computes them (IEEE
-doubles, same order), so the grouping agrees with the evaluator to the last
-bit; the tests check it against per-request planning.
+The evaluator reads a request's token counts only through declared linear
+forms: every hard filter's bound (:mod:`routectl.core.filters`: context
+window, output limit, a route's cost cap), a route's request-size match
+(``RouteInfo.size``) and the ranking of a strategy that orders by this
+request's cost (:mod:`routectl.core.strategies`). Each is the
+sign of a linear expression in (input, output). Two requests that agree on
+all those signs get the same plan, so a replay groups traffic by the signs
+(computed in SQL, one TINYINT column each) and plans one representative
+request per group, instead of one plan per distinct token pair (the Azure
+hour alone has 21,986). A condition that never changes over a trace costs one
+more group key. The SQL is generated from the same forms
+(:meth:`routectl.core.tokens.Linear.sql`, IEEE doubles in the same order), so
+the grouping agrees with the evaluator to the last bit; the tests check it
+against per-request planning.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routectl.core.policy import ModelInfo, Policy, RouteInfo
+from routectl.core.filters import Scope, bounds_of
+from routectl.core.policy import Policy, RouteInfo
+from routectl.core.strategies import STRATEGIES
 
 IN = "input_tokens"
 OUT = "output_tokens"
@@ -33,44 +35,29 @@ class Condition:
     bits: int
 
 
-def _cost_sql(model: ModelInfo) -> str:
-    return (
-        f"(({IN}::DOUBLE * {model.price_input!r}::DOUBLE + "
-        f"{OUT}::DOUBLE * {model.price_output!r}::DOUBLE) / 1000000.0::DOUBLE)"
-    )
-
-
 def conditions(policies: Iterable[Policy]) -> list[Condition]:
     """Expressions whose values, together, decide every plan of these policies."""
     found: dict[str, Condition] = {}
     for policy in policies:
-        for model in policy.models.values():
-            _add(found, f"({IN} + {OUT} > {model.context_window})", 1)
-            _add(found, f"({OUT} > {model.max_output_tokens})", 1)
         for route in policy.routes:
-            # Request-size matches: which routes a request can match at all.
-            for expression, bounds in (
-                (IN, route.input_tokens),
-                (OUT, route.max_tokens),
-                (f"({IN} + {OUT})", route.total_tokens),
-            ):
-                if bounds is not None:
-                    low, high = bounds
-                    if low is not None:
-                        _add(found, f"({expression} >= {low})", 1)
-                    if high is not None:
-                        _add(found, f"({expression} <= {high})", 1)
-            if route.max_cost_per_request is not None:
-                cap = route.max_cost_per_request
-                for name in sorted(_route_models(route, policy)):
-                    _add(found, f"({_cost_sql(policy.models[name])} > {cap!r}::DOUBLE)", 1)
-            if route.strategy == "cheapest":
+            for bound in route.size:  # the route's request-size match
+                _add(found, bound.sql_broken(IN, OUT), 1)
+            strategy = STRATEGIES[route.strategy]
+            for name in sorted(_route_models(route, policy)):
+                for bound in bounds_of(policy.models[name], _scope(policy, route)):
+                    _add(found, bound.sql_broken(IN, OUT), 1)
+            if strategy.rank is not None:
                 targets = sorted({n for group in route.targets for n in group.models})
-                for x, a in enumerate(targets):
-                    for b in targets[x + 1 :]:
-                        ca, cb = _cost_sql(policy.models[a]), _cost_sql(policy.models[b])
-                        _add(found, f"sign({ca} - {cb})", 2)
+                forms = [strategy.rank(policy.models[n]).sql(IN, OUT) for n in targets]
+                for x, a in enumerate(forms):
+                    for b in forms[x + 1 :]:
+                        _add(found, f"sign({a} - {b})", 2)
     return list(found.values())
+
+
+def _scope(policy: Policy, route: RouteInfo) -> Scope:
+    # The bounds read only the model and the route; the rest of the scope is static.
+    return Scope(policy, route, None, frozenset(), frozenset(), None)
 
 
 def _add(found: dict[str, Condition], sql: str, bits: int) -> None:

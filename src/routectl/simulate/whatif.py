@@ -5,12 +5,13 @@ alike: an outage takes a provider's (or one model's) traffic down in a window,
 a price change rescales a model's list prices (routing that depends on cost,
 ``cheapest`` and ``maxCostPerRequest``, sees the new prices too).
 
-Outage semantics. A model that is down answers with errors, which a gateway
-sees as ``5xx``, ``connection-error`` or ``timeout``. A request whose next
-model is down moves down its fallback chain only when the route falls back on
-at least one of those triggers; otherwise it fails, and the report counts it
-among the unroutable with the reason. Rate limits (``rpm``/``tpm`` of a model or
-its provider) overflow down the chain only on the ``429`` trigger.
+Outage semantics (the core's :mod:`routectl.core.failover`). A model that is
+down answers with errors, which a gateway sees as ``5xx``, ``connection-error``
+or ``timeout`` (outcome ``unavailable``). A request whose next model is down
+moves down its fallback chain only when the route falls back on at least one
+of those triggers; otherwise it fails, and the report counts it among the
+unroutable with the reason. Rate limits (``rpm``/``tpm`` of a model or its
+provider) overflow down the chain only on the ``429`` trigger.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from datetime import datetime, timedelta
 from routectl.core.policy import Policy
 from routectl.simulate.sources import TrafficError
 
-OUTAGE_TRIGGERS = frozenset({"5xx", "connection-error", "timeout"})
-RATE_LIMIT_TRIGGER = "429"
 _RELATIVE = re.compile(r"^\+?(\d+(?:\.\d+)?)(s|m|h)$")
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from routectl.core.strategies import STRATEGIES
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
@@ -56,7 +57,7 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
     for source in ctx.of_kind("Route"):
         spec = source.doc.spec
         name = source.name
-        if spec.strategy != "weighted":
+        if not STRATEGIES[spec.strategy].weights:
             for i, target in enumerate(spec.targets):
                 if target.weight is not None:
                     yield Problem(
