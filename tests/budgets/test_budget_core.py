@@ -207,3 +207,40 @@ def test_request_size_routes(make_policy):
     policy = make_policy(BUDGETED)
     assert decide(policy, Request(input_tokens=100_000)).route == "main"
     assert decide(policy, Request(input_tokens=100_001)).route == "long"
+
+
+def test_policy_tests_and_explain_take_a_budget_share(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import write_policy
+    from routectl.cli.main import app
+
+    write_policy(tmp_path, BUDGETED)
+    write_policy(
+        tmp_path,
+        """
+        apiVersion: routectl.dev/v1
+        kind: PolicyTest
+        metadata: {name: budget}
+        spec:
+          cases:
+            - {name: fresh, request: {consumer: app}, expect: {routesTo: big}}
+            - {name: spent, request: {consumer: app, budgetUsed: 85%}, expect: {routesTo: small}}
+            - {name: gone, request: {consumer: app, budgetUsed: 100}, expect: {unroutable: true}}
+        """,
+        name="tests.yaml",
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["test", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["explain", str(tmp_path), "--consumer", "app", "--budget-used", "85%", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["primary"] == "small"
+    result = runner.invoke(app, ["explain", str(tmp_path), "--budget-used", "85%"])
+    assert result.exit_code == 2
+    assert "--consumer" in result.output
