@@ -143,3 +143,18 @@ def test_a_consumer_without_budget_or_limits_is_untouched(configure, start_gatew
     gateway = start_gateway(store, counters_url="redis://127.0.0.1:9/0")
     gateway.await_revision(configure(*ROUTES))
     assert [outcome(gateway.chat(key=APP_KEY)) for _ in range(3)] == ["m-a"] * 3
+
+
+def test_bad_bodies_of_a_metered_consumer_leave_the_counters_usable(
+    configure, start_gateway, store, mock, redis_url
+):
+    gateway = start_gateway(store, counters_url=redis_url, counters_fail_closed=True)
+    gateway.await_revision(configure_budget(configure))
+    bad = gateway.client.post(
+        "/v1/chat/completions",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {SPENDER_KEY}"},
+    )
+    assert bad.status_code == 400
+    time.sleep(1.5)  # past the counter timeout: an abandoned round trip must not break others
+    assert [outcome(gateway.chat(SPENDER_KEY)) for _ in EXPECTED] == EXPECTED

@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
             open_counters(counters)  # checks the URL; connections open in each worker
         except ValueError as exc:
             raise _fail(str(exc)) from None
-        if workers > 1 and not counters.startswith(("redis://", "rediss://", "unix://")):
+        if workers > 1 and not counters.startswith("redis://"):
             raise _fail(
                 f"--workers {workers} share budgets and rate limits only through Redis: "
                 "pass --counters redis://HOST:PORT/DB"

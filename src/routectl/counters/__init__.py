@@ -19,7 +19,7 @@ def open_counters(url: str | None) -> Counters:
         from routectl.counters.memory import MemoryCounters
 
         return MemoryCounters()
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith("redis://"):
         from routectl.counters.redis import RedisCounters
 
         return RedisCounters(url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol
 
 
@@ -24,6 +24,12 @@ class Counters(Protocol):
     async def exchange(
         self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
     ) -> list[float]: ...
+
+    def start(
+        self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
+    ) -> Awaitable[list[float]]:
+        """``exchange`` begun now (the request written, where the backend can), awaited
+        later: the gateway overlaps the round trip with reading the request body."""
 
     async def seed(self, values: Mapping[str, tuple[float, int]]) -> int:
         """Set keys that do not exist yet (restoring persisted spend); returns how many."""

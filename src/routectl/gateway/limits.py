@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,16 @@ class Admission:
 ADMITTED = Admission(None)
 
 
+@dataclass(slots=True)
+class Admitting:
+    """An admission whose counter round trip is in flight."""
+
+    consumer: ConsumerInfo
+    now: float
+    spans: list[int]  # how many read keys each budget has
+    values: Awaitable[list[float]]
+
+
 def _rate_keys(consumer: str, now: float) -> tuple[str, str]:
     minute = int(now // 60)
     return f"rate/consumer/{consumer}@{minute}:req", f"rate/consumer/{consumer}@{minute}:tok"
@@ -100,6 +110,7 @@ class Limits:
         self._alerted: set[tuple[str, float, str]] = set()
         self._last_error = 0.0
         self._flusher: asyncio.Task[None] | None = None
+        self._charges: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,7 +132,18 @@ class Limits:
                 self._error(exc)
             self._flusher = asyncio.create_task(self._flush_forever())
 
+    def charge_soon(self, charge: Coroutine[Any, Any, None]) -> None:
+        """Run a charge beside the next requests rather than before them: on a keep-alive
+        connection the server starts the next request only once this one's handler has
+        returned. Its counter writes go out on the next turn of the event loop, before
+        the client can have read the answer and sent another request."""
+        task = asyncio.ensure_future(charge)
+        self._charges.add(task)
+        task.add_done_callback(self._charges.discard)
+
     async def close(self) -> None:
+        if self._charges:
+            await asyncio.gather(*self._charges, return_exceptions=True)
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,14 +176,14 @@ class Limits:
 
     # ------------------------------------------------------------------ per request
 
-    async def admit(self, policy: Policy, consumer_name: str | None, now: float) -> Admission:
+    def begin(self, policy: Policy, consumer_name: str | None, now: float) -> Admitting | None:
+        """Start reading the consumer's counters (None: nothing to meter for it)."""
         consumer = policy.consumers.get(consumer_name) if consumer_name else None
         if consumer is None or not (consumer.budgets or consumer.rpm or consumer.tpm):
-            return ADMITTED
-        budgets = consumer.budgets
+            return None
         reads: list[str] = []
         spans: list[int] = []
-        for budget in budgets:
+        for budget in consumer.budgets:
             keys = window(budget, now).read
             reads.extend(keys)
             spans.append(len(keys))
@@ -172,8 +194,24 @@ class Limits:
             reads.append(req_key)
         if consumer.tpm:
             reads.append(tok_key)
+        return Admitting(consumer, now, spans, self.counters.start(add, reads))
+
+    async def admit(self, policy: Policy, consumer_name: str | None, now: float) -> Admission:
+        admitting = self.begin(policy, consumer_name, now)
+        return ADMITTED if admitting is None else await self.settle(admitting)
+
+    @staticmethod
+    def abandon(admitting: Admitting | None) -> None:
+        """A request refused before its admission was awaited (a bad body)."""
+        if admitting is not None and hasattr(admitting.values, "close"):
+            admitting.values.close()  # type: ignore[attr-defined]
+
+    async def settle(self, admitting: Admitting) -> Admission:
+        """The admission once the counters answered."""
+        consumer, now, spans = admitting.consumer, admitting.now, admitting.spans
+        budgets = consumer.budgets
         try:
-            values = await self.counters.exchange(add, reads)
+            values = await admitting.values
         except CountersUnavailable as exc:
             self._error(exc)
             return self._unavailable(consumer)
