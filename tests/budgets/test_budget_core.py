@@ -244,3 +244,31 @@ def test_policy_tests_and_explain_take_a_budget_share(tmp_path):
     result = runner.invoke(app, ["explain", str(tmp_path), "--budget-used", "85%"])
     assert result.exit_code == 2
     assert "--consumer" in result.output
+
+
+def test_lint_reports_a_downgrade_to_an_unknown_tier_or_route(tmp_path):
+    from typer.testing import CliRunner
+
+    from conftest import write_policy
+    from routectl.cli.main import app
+
+    write_policy(
+        tmp_path,
+        BUDGETED.replace("tier: lightweight}", "tier: lightwieght}")
+        + """
+---
+apiVersion: routectl.dev/v1
+kind: Team
+metadata: {name: ops}
+spec:
+  budget:
+    amountUsd: 10
+    thresholds: [{at: 50%, action: downgrade, route: nowhere}]
+""",
+    )
+    result = CliRunner().invoke(app, ["lint", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 1
+    findings = __import__("json").loads(result.stdout)["findings"]
+    found = {(f["code"], f["message"]) for f in findings}
+    assert ("RT001", "Consumer app: unknown Tier 'lightwieght'") in found
+    assert ("RT001", "Team ops: unknown Route 'nowhere'") in found

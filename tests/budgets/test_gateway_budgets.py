@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.conftest import APP_KEY, route
+from routectl.admin.openapi import Spend
 
 # m-a: (11 * 3 + 7 * 15) / 1e6 = 138e-6 USD a request; m-c: (11 * 0.5 + 7 * 1) / 1e6 = 12.5e-6.
 SPENDER_KEY = "key-spender-4471"
@@ -70,6 +71,7 @@ def test_downgraded_past_80_percent_and_blocked_at_100(configure, start_gateway,
     spend = gateway.client.get(
         "/admin/v1/spend", headers={"authorization": "Bearer admin-token"}
     ).json()
+    Spend.model_validate(spend)  # the documented shape (schemas/admin-openapi.json)
     (row,) = spend["budgets"]
     assert row["budget"] == "consumer/spender" and row["members"] == ["spender"]
     assert row["spentUsd"] == pytest.approx(4 * 138e-6 + 4 * 12.5e-6)
