@@ -272,3 +272,25 @@ spec:
     found = {(f["code"], f["message"]) for f in findings}
     assert ("RT001", "Consumer app: unknown Tier 'lightwieght'") in found
     assert ("RT001", "Team ops: unknown Route 'nowhere'") in found
+
+
+def test_a_reviewer_sees_what_a_budget_change_means():
+    from routectl.reconcile.semantic import _consumer
+
+    lines, _ = _consumer(
+        {"budget": {"monthlyUsd": 100}},
+        {
+            "budget": {
+                "amountUsd": 150,
+                "period": "daily",
+                "thresholds": [{"at": 80.0, "action": "downgrade", "tier": "light"}],
+            },
+            "rateLimits": {"rpm": 5},
+        },
+    )
+    assert lines == [
+        "budget $100.00 -> $150.00 (+50%)",
+        "budget period monthly (UTC) -> daily (UTC)",
+        "budget thresholds block at 100% -> 80% downgrade to tier light",
+        "rate limits none -> 5 rpm",
+    ]
