@@ -207,8 +207,9 @@ class Policy:
         return next((r for r in self.routes if r.name == name), None)
 
     def downgraded(self, route: RouteInfo, tier: str) -> RouteInfo:
-        """``route`` served from ``tier``: its targets become the tier's models (cheapest
-        first). Its fallbacks, shadows and experiments stay; the ``budget`` filter
+        """``route`` served from ``tier``: its targets become the tier's models, ranked by
+        the request's cost (``cheapest``: the rest of the tier follows as fallbacks). Its
+        own fallbacks, shadows and experiments stay; the ``budget`` filter
         (routectl.core.filters) refuses those dearer than the tier."""
         key = (route.name, tier)
         hit = self._downgrades.get(key)
@@ -217,7 +218,7 @@ class Policy:
             hit = self._downgrades[key] = dataclasses.replace(
                 route,
                 position=len(self.routes) + len(self._downgrades),
-                strategy="priority",
+                strategy="cheapest",
                 targets=(TargetGroup(f"tier:{tier}", members, None),),
                 candidates=frozenset(members) | frozenset(route.fallback_chain),
                 downgraded_to=tier,
