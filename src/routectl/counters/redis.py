@@ -1,8 +1,9 @@
 """Counters in Redis, shared by every worker and replica that points at it.
 
-One pipelined round trip per ``exchange``: ``INCRBYFLOAT`` and ``EXPIRE … NX``
-per increment (atomic per key, so replicas never lose an addition), then one
-``MGET``. Keys are prefixed ``routectl:`` so the database can be shared.
+One pipelined round trip per ``exchange``: ``INCRBYFLOAT`` per increment
+(atomic per key, so replicas never lose an addition; ``EXPIRE … NX`` the first
+time this process touches a key), then one ``MGET``. Keys are prefixed
+``routectl:`` so the database can be shared.
 
 The client is one asyncio connection per process with requests pipelined on
 it (replies come back in order), replies parsed by ``hiredis``. It speaks only
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -108,6 +110,10 @@ class RedisCounters:
         self.timeout_s = timeout_s
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        # Keys this process already gave a TTL to (until when, monotonic): a bucket lives
+        # for its whole period, so EXPIRE … NX is sent once per key and process, not per
+        # increment. Another process's EXPIRE NX on the same key is a no-op anyway.
+        self._expiring: dict[str, float] = {}
 
     async def _connection(self) -> _Protocol:
         protocol = self._protocol
@@ -176,10 +182,27 @@ class RedisCounters:
                 raise CountersUnavailable(f"redis at {_where(self.url)} refused: {reply}")
         return replies
 
+    def _commands(
+        self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
+    ) -> list[list[Any]]:
+        commands: list[list[Any]] = []
+        now = time.monotonic()
+        expiring = self._expiring
+        for key, (amount, ttl) in add.items():
+            commands.append(["INCRBYFLOAT", PREFIX + key, repr(float(amount))])
+            if expiring.get(key, 0.0) <= now:
+                commands.append(["EXPIRE", PREFIX + key, ttl, "NX"])
+                expiring[key] = now + ttl / 2  # re-sent at half-life: a key recreated
+                if len(expiring) > 100_000:  # after expiry gets its TTL again
+                    self._expiring = {k: t for k, t in expiring.items() if t > now}
+        if read:
+            commands.append(["MGET", *(PREFIX + key for key in read)])
+        return commands
+
     async def exchange(
         self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
     ) -> list[float]:
-        commands = _commands(add, read)
+        commands = self._commands(add, read)
         if not commands:
             return []
         return _values(await self._call(await self._connection(), commands), read)
@@ -188,7 +211,7 @@ class RedisCounters:
         self, add: Mapping[str, tuple[float, int]], read: Sequence[str]
     ) -> Awaitable[list[float]]:
         protocol = self._protocol
-        commands = _commands(add, read)
+        commands = self._commands(add, read)
         if not commands or protocol is None or protocol.lost is not None:
             return self.exchange(add, read)  # connects first
         future, timer = self._send(protocol, commands)
@@ -213,16 +236,6 @@ class RedisCounters:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
-
-
-def _commands(add: Mapping[str, tuple[float, int]], read: Sequence[str]) -> list[list[Any]]:
-    commands: list[list[Any]] = []
-    for key, (amount, ttl) in add.items():
-        commands.append(["INCRBYFLOAT", PREFIX + key, repr(float(amount))])
-        commands.append(["EXPIRE", PREFIX + key, ttl, "NX"])
-    if read:
-        commands.append(["MGET", *(PREFIX + key for key in read)])
-    return commands
 
 
 def _values(replies: list[Any], read: Sequence[str]) -> list[float]:
