@@ -163,6 +163,9 @@ def test_json_format_carries_the_same_results_and_exit_codes(tmp_path):
         "failures": [],
         "primary": "eu-small",
         "route": "default",
+        "arm": "primary",
+        "shadows": [],
+        "served_by": None,
     }
 
     passing = write(tmp_path / "q", policy=POLICY, tests=PASSING)

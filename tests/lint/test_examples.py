@@ -38,11 +38,13 @@ def located(path: Path, code: str) -> list[int]:
     return sorted(f.location.line for f in report.findings if f.code == code)
 
 
-def test_pii_fallback_to_a_us_model_breaks_sovereignty(tmp_path):
+def test_a_us_fallback_on_the_pii_route_is_skipped_by_pii(tmp_path):
     path = broken_copy(
         tmp_path, "paris-insurer", "routes.yaml", "chain: [mistral-small]", "chain: [gpt-4o]"
     )
-    assert located(path, "RT005") == [line_of(path, "chain: [gpt-4o]")]
+    # pii keeps its EU target: the US fallback is skipped for it (a warning), not an error
+    assert located(path, "RT019") == [line_of(path, "chain: [gpt-4o]")]
+    assert located(path, "RT005") == []
 
 
 def test_inline_api_key_in_a_provider(tmp_path):

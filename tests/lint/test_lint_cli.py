@@ -13,12 +13,13 @@ from tests.lint.conftest import CLEAN, line_of, write
 SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
 FORMATS = ["text", "json", "sarif", "github", "junit"]
 
-# The US model as fallback of the pii route: one RT005 error, and an unused
-# model nowhere (both are used), so nothing else fires.
-BROKEN = CLEAN.replace(
-    "  match: {classifications: [pii]}\n  targets: [{model: small-eu}]",
-    "  match: {classifications: [pii]}\n  targets: [{model: small-eu}]\n"
-    "  fallback: {chain: [big-us]}",
+# A route for German pii data whose only target is the US model: one RT005 error (pii
+# reaches it and can use nothing on it); other pii still has its route, so nothing
+# else fires.
+BROKEN = (
+    CLEAN + "---\napiVersion: routectl.dev/v1\nkind: Route\nmetadata: {name: pii-de}\nspec:\n"
+    "  order: 5\n  match: {classifications: [pii], languages: [de]}\n"
+    "  targets: [ {model: big-us} ]\n"
 )
 
 
@@ -43,7 +44,7 @@ def test_exit_codes_do_not_depend_on_the_format(fmt, clean, broken, tmp_path, ru
 
 def test_text_report_groups_by_file_with_code_line_and_fix(broken, run_cli):
     result = run_cli("lint", str(broken.parent))
-    line = line_of(broken, "fallback: {chain: [big-us]}")
+    line = line_of(broken, "targets: [ {model: big-us} ]")
     assert str(broken) in result.output
     assert f"{line}:" in result.output and "RT005" in result.output
     assert "fix:" in result.output
@@ -56,7 +57,7 @@ def test_json_report_lists_located_findings(broken, run_cli):
     assert payload["summary"] == {"error": 1, "warning": 0, "info": 0}
     (finding,) = payload["findings"]
     assert finding["code"] == "RT005"
-    assert finding["line"] == line_of(broken, "fallback: {chain: [big-us]}")
+    assert finding["line"] == line_of(broken, "targets: [ {model: big-us} ]")
     assert finding["file"] == str(broken)
 
 
@@ -74,7 +75,7 @@ def test_sarif_validates_against_the_official_schema(broken, run_cli, monkeypatc
     assert rules[result_["ruleIndex"]]["id"] == "RT005"
     location = result_["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "policy.yaml", "uriBaseId": "%SRCROOT%"}
-    assert location["region"]["startLine"] == line_of(broken, "fallback: {chain: [big-us]}")
+    assert location["region"]["startLine"] == line_of(broken, "targets: [ {model: big-us} ]")
 
 
 def test_sarif_related_locations_validate(tmp_path, run_cli):
@@ -92,7 +93,7 @@ HEADER_INTENT_CHAT = "apiVersion: routectl.dev/v1\nkind: Intent\nmetadata:\n  na
 
 def test_github_annotations_follow_the_workflow_command_syntax(broken, run_cli):
     output = run_cli("lint", str(broken.parent), "--format", "github").output.strip()
-    line = line_of(broken, "fallback: {chain: [big-us]}")
+    line = line_of(broken, "targets: [ {model: big-us} ]")
     assert output.startswith(f"::error file={broken},line={line},col=")
     head, _, message = output.partition("::")[2].partition("::")
     assert head.endswith(",title=RT005")
@@ -253,7 +254,7 @@ def test_rules_lists_and_explains(run_cli):
         assert code in listing.output
     one = run_cli("rules", "RT005")
     assert one.exit_code == 0
-    assert "classification-forbids-target" in one.output and "Failing" in one.output
+    assert "classification-without-target" in one.output and "Failing" in one.output
     by_name = run_cli("rules", "shadowed-route", "--format", "json")
     assert json.loads(by_name.output)["code"] == "RT006"
     assert run_cli("rules", "RT999").exit_code == 2

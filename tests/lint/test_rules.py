@@ -22,9 +22,11 @@ def test_catch_all_gets_pii_when_the_pii_route_is_narrower(tmp_path):
     text = CLEAN.replace(
         "  match: {classifications: [pii]}", "  match: {classifications: [pii], intents: [code]}"
     )
-    path, found = findings(tmp_path, text, "RT005")
+    path, found = findings(tmp_path, text, "RT019")
     assert [f.location.line for f in found] == [line_of(path, "targets: [{model: big-us}]")]
     assert "pii" in found[0].message and "jurisdiction US" in found[0].message
+    # pii takes the catch-all's EU fallback there: a warning, not RT005's error
+    assert findings(tmp_path, text, "RT005")[1] == []
 
 
 def test_route_limited_to_public_only_consumers_is_checked_for_public_only(tmp_path):
@@ -43,9 +45,9 @@ def test_disabled_experiment_is_not_checked_but_enabled_one_is(tmp_path):
         "---\napiVersion: routectl.dev/v1\nkind: Experiment\nmetadata: {name: try-us}\n"
         "spec: {route: pii, candidate: big-us, percent: 5, enabled: ENABLED}\n"
     )
-    _, found = findings(tmp_path, CLEAN + experiment.replace("ENABLED", "false"), "RT005")
+    _, found = findings(tmp_path, CLEAN + experiment.replace("ENABLED", "false"), "RT019")
     assert found == []
-    path, found = findings(tmp_path, CLEAN + experiment.replace("ENABLED", "true"), "RT005")
+    path, found = findings(tmp_path, CLEAN + experiment.replace("ENABLED", "true"), "RT019")
     assert [f.location.line for f in found] == [line_of(path, "candidate: big-us")]
 
 
@@ -174,3 +176,75 @@ def test_cover_index_finds_what_comparing_every_pair_finds(all_routes, classific
         )
         assert index.first_coverer(later, classification) == expected
         index.add(later)
+
+
+TIERED = """
+apiVersion: routectl.dev/v1
+kind: Provider
+metadata: {name: cloud}
+spec: {baseUrl: "https://cloud.example/v1", jurisdiction: FR, credentials: {apiKey: env:KEY}}
+---
+apiVersion: routectl.dev/v1
+kind: Tier
+metadata: {name: light}
+spec: {rank: 1}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: light-a}
+spec: {provider: cloud, upstreamModel: a, tier: light, contextWindow: 32000,
+       maxOutputTokens: 4096, pricing: {input: 0.1, output: 0.3}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: light-b}
+spec: {provider: cloud, upstreamModel: b, tier: light, contextWindow: 32000,
+       maxOutputTokens: 4096, pricing: {input: 0.2, output: 0.6}}
+---
+apiVersion: routectl.dev/v1
+kind: Route
+metadata: {name: light}
+spec:
+  strategy: STRATEGY
+  targets: [{tier: light}]
+  fallback: {chain: [FALLBACK]}
+"""
+
+
+def test_a_fallback_to_another_member_of_a_priority_tier_target_is_no_cycle(tmp_path):
+    text = TIERED.replace("STRATEGY", "priority")
+    _, found = findings(tmp_path / "other", text.replace("FALLBACK", "light-b"), "RT004")
+    assert found == []  # the tier picks light-a; light-b is a different model
+    path, found = findings(tmp_path / "same", text.replace("FALLBACK", "light-a"), "RT004")
+    assert [f.location.line for f in found] == [line_of(path, "chain: [light-a]")]
+    assert "picks" in found[0].message
+
+
+def test_a_fallback_to_a_member_of_a_tier_cheapest_ranks_repeats_it(tmp_path):
+    text = TIERED.replace("STRATEGY", "cheapest").replace("FALLBACK", "light-b")
+    path, found = findings(tmp_path, text, "RT004")
+    assert [f.location.line for f in found] == [line_of(path, "chain: [light-b]")]
+
+
+def test_one_route_may_serve_classes_that_skip_some_of_its_targets(tmp_path):
+    # pii and public share a route: pii skips the US target and takes the EU fallback.
+    shared = CLEAN.replace(
+        "  match: {classifications: [pii]}\n  targets: [{model: small-eu}]",
+        "  match: {classifications: [pii, public]}\n  targets: [{model: big-us}]\n"
+        "  fallback: {chain: [small-eu]}",
+    )
+    path, errors = findings(tmp_path, shared, "RT005")
+    assert errors == []
+    _, warnings = findings(tmp_path, shared, "RT019")
+    assert [f.location.line for f in warnings] == [line_of(path, "targets: [{model: big-us}]")]
+    assert "skipped by classification pii" in warnings[0].message
+
+
+def test_a_class_with_no_model_left_on_the_route_is_an_error(tmp_path):
+    alone = CLEAN.replace(
+        "  match: {classifications: [pii]}\n  targets: [{model: small-eu}]",
+        "  match: {classifications: [pii, public]}\n  targets: [{model: big-us}]",
+    )
+    path, errors = findings(tmp_path, alone, "RT005")
+    assert [f.location.line for f in errors] == [line_of(path, "targets: [{model: big-us}]")]
+    assert "classification pii reaches it" in errors[0].message

@@ -9,6 +9,8 @@ import typer
 
 from routectl.cli.common import Exit, load_policy, stdout
 from routectl.core.evaluator import decide
+from routectl.core.failover import Walk, down_models, outage, walk
+from routectl.core.manifest import Capability
 from routectl.core.request import Decision, Request, decision_as_dict
 
 
@@ -41,22 +43,42 @@ def register(app: typer.Typer) -> None:
         output_tokens: int = typer.Option(256, "--output-tokens", min=0),
         metadata: list[str] = typer.Option([], "--metadata", help="KEY=VALUE, repeatable."),
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
+        session: str = typer.Option(None, "--session", help="Session key for sticky splits."),
         prompt: str = typer.Option(None, "--prompt", help="Prompt text for intent rules."),
         budget_used: str = typer.Option(
             None,
             "--budget-used",
             help="Share of the consumer's budgets spent, e.g. 85%; needs --consumer.",
         ),
+        requires: list[str] = typer.Option(
+            [],
+            "--requires",
+            help="A capability the request needs (vision, tools, json, ...); repeatable.",
+        ),
+        model: str = typer.Option(
+            None, "--model", help="The model the client asks for (name or alias; 'auto': any)."
+        ),
+        down: list[str] = typer.Option(
+            [], "--down", help="A provider or model that is down; repeatable."
+        ),
         output_format: ExplainFormat = typer.Option(ExplainFormat.text, "--format"),
     ) -> None:
         """Explain the routing decision for one request.
 
-        Exit 0 when the request is routable, 1 when it is not, 2 on bad input.
+        Exit 0 when the request is routable (and, with --down, something answers), 1 when
+        it is not, 2 on bad input.
         """
+        needs = _capabilities(requires)
         loaded = load_policy(paths)
         budget = None
         if budget_used is not None:
             budget = _budget_state(loaded.policy, consumer, budget_used)
+        unknown = [n for n in down if n not in loaded.policy.models]
+        unknown = [n for n in unknown if n not in loaded.policy.providers]
+        if unknown:
+            raise typer.BadParameter(
+                f"no provider or model named {', '.join(unknown)}", param_hint="--down"
+            )
         request = Request(
             intent=intent,
             classification=classification,
@@ -66,15 +88,33 @@ def register(app: typer.Typer) -> None:
             output_tokens=output_tokens,
             metadata=parse_pairs(metadata, "--metadata"),
             request_id=request_id,
+            session=session,
             prompt=prompt,
             budget=budget,
+            requires=needs,
+            model=model,
         )
         decision = decide(loaded.policy, request)
+        walked = None
+        if down and decision.routable:
+            walked = walk(
+                decision.chain(), decision.triggers, outage(down_models(loaded.policy, down))
+            )
         if output_format is ExplainFormat.json:
-            typer.echo(json.dumps(decision_as_dict(decision), indent=2))
+            payload = decision_as_dict(decision)
+            if down:
+                payload["down"] = sorted(down)
+                payload["served_by"] = walked.answered if walked is not None else None
+                payload["failed"] = (
+                    [{"model": m, "outcome": o.kind.value} for m, o in walked.failed]
+                    if walked is not None
+                    else []
+                )
+            typer.echo(json.dumps(payload, indent=2))
         else:
-            _print_text(decision)
-        raise typer.Exit(Exit.OK if decision.routable else Exit.FAILED)
+            _print_text(decision, walked)
+        served = decision.routable and (walked is None or walked.answered is not None)
+        raise typer.Exit(Exit.OK if served else Exit.FAILED)
 
 
 def _budget_state(policy, consumer: str | None, text: str):
@@ -96,7 +136,19 @@ def _budget_state(policy, consumer: str | None, text: str):
     return state_at(policy.consumers[consumer].budgets, fraction)
 
 
-def _print_text(decision: Decision) -> None:
+def _capabilities(values: list[str]) -> frozenset[str]:
+    known = {c.value for c in Capability}
+    needs = {item.strip() for value in values for item in value.split(",") if item.strip()}
+    wrong = sorted(needs - known)
+    if wrong:
+        raise typer.BadParameter(
+            f"unknown capability {', '.join(wrong)} (one of {', '.join(sorted(known))})",
+            param_hint="--requires",
+        )
+    return frozenset(needs)
+
+
+def _print_text(decision: Decision, walked: Walk | None) -> None:
     if decision.routable:
         stdout.print(f"[bold green]→ {decision.primary}[/]  via route [bold]{decision.route}[/]")
         if decision.fallbacks:
@@ -108,6 +160,15 @@ def _print_text(decision: Decision) -> None:
             stdout.print(f"  shadow copies: {', '.join(decision.shadows)}")
         if decision.experiment:
             stdout.print(f"  experiment {decision.experiment}: arm {decision.arm}")
+        elif decision.arm not in (None, "primary"):
+            stdout.print(f"  arm: {decision.arm}")
+        if walked is not None:
+            for model, outcome in walked.failed:
+                stdout.print(f"  {model}: {outcome.kind.value}", markup=False)
+            if walked.answered is not None:
+                stdout.print(f"[bold green]  served by {walked.answered}[/]")
+            else:
+                stdout.print(f"[bold red]  ✗ nothing answers[/]: {walked.reason}")
     else:
         stdout.print(f"[bold red]✗ unroutable[/]: {decision.unroutable_reason}")
     stdout.print("[dim]trace:[/]")

@@ -48,6 +48,9 @@ def register(app: typer.Typer) -> None:
                         "failures": list(r.failures),
                         "primary": r.decision.primary,
                         "route": r.decision.route,
+                        "arm": r.decision.arm,
+                        "shadows": list(r.decision.shadows),
+                        "served_by": r.served.answered if r.served is not None else None,
                     }
                     for s, r in results
                 ],

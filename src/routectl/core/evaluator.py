@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from routectl.core.filters import Refusal, Scope, reject
+from routectl.core.filters import Refusal, Scope, StaticView, static_view
 from routectl.core.plancache import CachedPlan, route_facts
 from routectl.core.policy import ConsumerInfo, Policy, RouteInfo
 from routectl.core.request import (
@@ -175,7 +175,7 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
         return _plan_uncached(policy, request), None
     facts = route_facts(policy, route, classification, intent, request.language, request.requires)
     if not facts.fits(request.input_tokens, request.output_tokens):
-        return _plan_uncached(policy, request), None
+        return _plan_uncached(policy, request, facts.views), None
     # The trace names how the intent was found and, for an unknown class, the raw name.
     key = (
         code,
@@ -185,7 +185,7 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     )
     cached = facts.plans.get(key)
     if cached is None:
-        route_plan = _plan_uncached(policy, request)
+        route_plan = _plan_uncached(policy, request, facts.views)
         fixed = None
         nothing_to_draw = len(route_plan.arms) == 1 and not route_plan.shadows
         if route_plan.routable and nothing_to_draw and route_plan.experiment is None:
@@ -194,7 +194,11 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     return cached.plan, cached
 
 
-def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
+def _plan_uncached(
+    policy: Policy, request: Request, views: dict[str, StaticView] | None = None
+) -> RoutePlan:
+    """The full planner. ``views``: what the static filters say of the candidates on the
+    request's route, when the plan cache knows it already (and keeps what is added)."""
     trace: list[TraceStep] = []
     intent, step = resolve_intent(policy, request)
     trace.append(step)
@@ -320,12 +324,15 @@ def _plan_uncached(policy: Policy, request: Request) -> RoutePlan:
         request.budget,
     )
     verdicts: dict[str, Refusal | None] = {}
+    if views is None:
+        views = {}
 
     def eligible(name: str) -> bool:
         if name not in verdicts:
-            refusal = reject(
-                policy.models[name], scope, request.input_tokens, request.output_tokens
-            )
+            view = views.get(name)
+            if view is None:
+                view = views[name] = static_view(policy.models[name], scope)
+            refusal = view.reject(request.input_tokens, request.output_tokens)
             if refusal is not None:
                 trace.append(TraceStep("filter", refusal.filter.template, refusal.args, name))
             verdicts[name] = refusal

@@ -18,9 +18,13 @@ route falls back on any of them. A model over its rpm/tpm limit is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from routectl.core.policy import Policy
 
 
 class FallbackTrigger(StrEnum):
@@ -155,3 +159,52 @@ def next_step(chain: Sequence[str], triggers: frozenset[str], index: int, outcom
             f"{model}: {outcome.kind.value}, next {chain[index + 1]}",
         )
     return Step(Action.fail, None, trigger, f"{model}: {outcome.kind.value}; chain exhausted")
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """Where a chain ends up: the model that answered (None: none did) and the attempts
+    that failed before, with their outcomes."""
+
+    answered: str | None
+    failed: tuple[tuple[str, Outcome], ...]
+    reason: str = ""
+
+
+def walk(
+    chain: Sequence[str], triggers: frozenset[str], outcome_of: Callable[[str], Outcome | None]
+) -> Walk:
+    """Follow ``chain`` as the gateway does; ``outcome_of(model)`` is how an attempt at
+    ``model`` ends (None: it answers)."""
+    failed: list[tuple[str, Outcome]] = []
+    index = 0
+    while index < len(chain):
+        model = chain[index]
+        outcome = outcome_of(model)
+        if outcome is None:
+            return Walk(model, tuple(failed))
+        step = next_step(chain, triggers, index, outcome)
+        if step.action is Action.answer:
+            return Walk(model, tuple(failed), step.reason)
+        failed.append((model, outcome))
+        if step.action is Action.fail or step.index is None:
+            return Walk(None, tuple(failed), step.reason)
+        index = step.index
+    return Walk(None, tuple(failed), "empty chain")
+
+
+def down_models(policy: Policy, names: Iterable[str]) -> frozenset[str]:
+    """The models that are down when the named providers or models are."""
+    down: set[str] = set()
+    for name in names:
+        if name in policy.models:
+            down.add(name)
+        else:
+            down.update(n for n, m in policy.models.items() if m.provider == name)
+    return frozenset(down)
+
+
+def outage(down: frozenset[str]) -> Callable[[str], Outcome | None]:
+    """``outcome_of`` for :func:`walk` when the ``down`` models are unavailable."""
+    unavailable = Outcome(OutcomeKind.unavailable)
+    return lambda model: unavailable if model in down else None

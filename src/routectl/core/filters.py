@@ -183,18 +183,7 @@ class Refusal:
 
 def reject(model: ModelInfo, scope: Scope, input_tokens: int, output_tokens: int) -> Refusal | None:
     """The first filter that refuses ``model`` for a request of these token counts."""
-    for f in FILTERS:
-        if f.static is not None:
-            args = f.static(model, scope)
-            if args is not None:
-                return Refusal(f, (model.name, *args))
-        if f.bound is not None:
-            bound = f.bound(model, scope)
-            if bound is not None:
-                value = bound.form(input_tokens, output_tokens)
-                if value > bound.limit:
-                    return Refusal(f, (model.name, bound.limit, value))
-    return None
+    return static_view(model, scope).reject(input_tokens, output_tokens)
 
 
 def static_reject(model: ModelInfo, scope: Scope) -> Refusal | None:
@@ -209,28 +198,40 @@ def static_reject(model: ModelInfo, scope: Scope) -> Refusal | None:
 
 @dataclass(frozen=True, slots=True)
 class StaticView:
-    """A model as the plan cache sees it: refused regardless of tokens (``refused``), or
-    subject to ``bounds``. A model refused by a static filter that comes after a bound is
-    still bounded by the bounds before it: for tokens that break one of those, that bound
-    is the reason the trace gives."""
+    """What the filters say about a model on a scope before tokens count: refused by a
+    static filter (``refused``), and the bounds checked before that (all of them when
+    not refused). A model refused by a static filter that comes after a bound is still
+    subject to that bound: for tokens that break it, the bound is the reason."""
 
+    name: str
     refused: Refusal | None
-    bounds: tuple[Bound, ...]
-    early: bool  # refused before any bound could apply: the trace never depends on tokens
+    bounds: tuple[tuple[Filter, Bound], ...]
+
+    @property
+    def early(self) -> bool:
+        """Refused before any bound applies: the verdict never depends on tokens."""
+        return self.refused is not None and not self.bounds
+
+    def reject(self, input_tokens: int, output_tokens: int) -> Refusal | None:
+        for f, bound in self.bounds:
+            value = bound.form(input_tokens, output_tokens)
+            if value > bound.limit:
+                return Refusal(f, (self.name, bound.limit, value))
+        return self.refused
 
 
 def static_view(model: ModelInfo, scope: Scope) -> StaticView:
-    bounds: list[Bound] = []
+    bounds: list[tuple[Filter, Bound]] = []
     for f in FILTERS:
         if f.static is not None:
             args = f.static(model, scope)
             if args is not None:
-                return StaticView(Refusal(f, (model.name, *args)), tuple(bounds), not bounds)
+                return StaticView(model.name, Refusal(f, (model.name, *args)), tuple(bounds))
         if f.bound is not None:
             bound = f.bound(model, scope)
             if bound is not None:
-                bounds.append(bound)
-    return StaticView(None, tuple(bounds), False)
+                bounds.append((f, bound))
+    return StaticView(model.name, None, tuple(bounds))
 
 
 def bounds_of(model: ModelInfo, scope: Scope) -> tuple[Bound, ...]:

@@ -515,6 +515,14 @@ class CaseRequest(Spec):
     budget_used: Percent | None = Field(
         default=None, description="Share of the consumer's budgets already spent."
     )
+    session: str | None = Field(default=None, description="Sticky key for session splits.")
+    requires: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
+        default_factory=list, description="Capabilities the request itself needs."
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model the client asks for (a name or alias); absent or 'auto': any.",
+    )
 
 
 class CaseExpectation(Spec):
@@ -526,11 +534,24 @@ class CaseExpectation(Spec):
         description="Models that must appear nowhere: primary, fallbacks, arms, shadows.",
     )
     unroutable: StrictBool | None = None
+    served_by: Name | None = Field(
+        default=None,
+        description="The model that answers once the chain fails over past what is down.",
+    )
+    shadows: NameSet | None = Field(default=None, description="The exact shadow copies drawn.")
+    arm: str | None = Field(
+        default=None, description="The arm drawn: primary, pinned, candidate or a target."
+    )
+    experiment: Name | None = Field(default=None, description="The live experiment drawn.")
 
 
 class CaseSpec(Spec):
     name: str
     request: CaseRequest
+    down: NameSet = Field(
+        default_factory=list,
+        description="Providers or models that are down (fail with 5xx/timeouts) in this case.",
+    )
     expect: CaseExpectation
 
 

@@ -18,10 +18,12 @@ exactly what the full planner gives (the property tests compare the two).
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routectl.core.filters import Scope, static_view
+from routectl.core.filters import Scope, StaticView, static_view
 from routectl.core.policy import ModelInfo, Policy, RouteInfo
 from routectl.core.request import Decision, RoutePlan
 from routectl.core.strategies import STRATEGIES, Strategy
@@ -52,6 +54,11 @@ class RouteFacts:
     # the models a token-dependent strategy ranks, else None
     ranked: tuple[ModelInfo, ...] | None
     strategy: Strategy
+    # where the ranking of all the route's ranked models changes, over the token mix
+    segments: Segments | None = None
+    # what the static filters said of each candidate, for planning a request that does
+    # not fit without asking them again
+    views: dict[str, StaticView] = field(default_factory=dict)
     plans: dict[Any, CachedPlan] = field(default_factory=dict)
 
     def fits(self, input_tokens: int, output_tokens: int) -> bool:
@@ -68,12 +75,72 @@ class RouteFacts:
                         return False
         return True
 
-    def order(self, input_tokens: int, output_tokens: int) -> tuple[str, ...] | None:
-        """The strategy's order of its candidates for these token counts."""
+    def order(self, input_tokens: int, output_tokens: int) -> Any:
+        """A key that is equal for two token counts only when the strategy orders its
+        candidates the same way for both (None: the order does not depend on tokens)."""
         if self.ranked is None:
             return None
+        if self.segments is not None:
+            segment = self.segments.find(input_tokens, output_tokens)
+            if segment is not None:
+                return segment
         ranked = self.strategy.ranked(self.ranked, input_tokens, output_tokens)
         return tuple(m.name for m in ranked)
+
+
+class Segments:
+    """The token mixes over which a ranking by linear forms stays the same.
+
+    Each form, per token, is ``r * a + (1 - r) * b`` for the mix ``r = input / (input +
+    output)`` (``a``, ``b`` its coefficients over its scale), so two models swap places
+    only where their lines cross. Around each crossing lies a guard band wide enough that
+    outside it the floating-point costs compare as the exact ones do; between the bands
+    the whole order is fixed, so the segment's number is a key for it. A mix inside a
+    band (or no tokens at all) gets None, and the caller ranks that request itself.
+    A ranking of n models costs n^2/2 crossings once per route; a request, one bisection.
+    """
+
+    __slots__ = ("starts", "ends")
+
+    # The guard's width over the largest coefficient and the slope between two lines:
+    # far above the few ulps the cost formula can be off by.
+    RELATIVE_GUARD = 1e-9
+
+    def __init__(self, forms: Sequence[Linear]) -> None:
+        lines = sorted({(f.input / f.scale, f.output / f.scale) for f in forms})
+        top = max((max(abs(a), abs(b)) for a, b in lines), default=0.0)
+        bands: list[tuple[float, float]] = []
+        for x, (ax, bx) in enumerate(lines):
+            for ay, by in lines[x + 1 :]:
+                da, db = ax - ay, bx - by
+                slope = da - db
+                if abs(slope) <= self.RELATIVE_GUARD * top:
+                    if abs(db) <= self.RELATIVE_GUARD * top:  # (nearly) the same line
+                        bands.append((float("-inf"), float("inf")))
+                    continue  # parallel: one is always cheaper
+                crossing = -db / slope
+                guard = self.RELATIVE_GUARD * top / abs(slope)
+                if crossing + guard >= 0.0 and crossing - guard <= 1.0:
+                    bands.append((crossing - guard, crossing + guard))
+        bands.sort()
+        merged: list[list[float]] = []
+        for start, end in bands:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [band[0] for band in merged]
+        self.ends = [band[1] for band in merged]
+
+    def find(self, input_tokens: int, output_tokens: int) -> int | None:
+        total = input_tokens + output_tokens
+        if total <= 0:
+            return None
+        mix = input_tokens / total
+        k = bisect_right(self.starts, mix) - 1
+        if k >= 0 and mix <= self.ends[k]:
+            return None
+        return k
 
 
 def _checks(bounds: list[Bound]) -> tuple[_Check, ...]:
@@ -139,9 +206,9 @@ def _work_out(
     )
     strategy = STRATEGIES[route.strategy]
     models = policy.models
-    views = {}
+    views: dict[str, StaticView] = {}
 
-    def view(name: str):
+    def view(name: str) -> StaticView:
         if name not in views:
             views[name] = static_view(models[name], scope)
         return views[name]
@@ -163,13 +230,27 @@ def _work_out(
     names += [model for model, _ in route.shadows]
     bounds: list[Bound] = []
     for name in dict.fromkeys(names):
-        seen = view(name)
-        if seen.refused is None or not seen.early:
-            bounds.extend(seen.bounds)
+        bounds.extend(bound for _, bound in view(name).bounds)
+    if strategy.rank is None:
+        return RouteFacts(_checks(bounds), None, strategy, views=views)
     return RouteFacts(
-        checks=_checks(bounds),
-        ranked=(
-            tuple(models[n] for n in dict.fromkeys(ranked)) if strategy.token_dependent else None
-        ),
-        strategy=strategy,
+        _checks(bounds),
+        tuple(models[n] for n in dict.fromkeys(ranked)),
+        strategy,
+        _segments(policy, route, strategy),
+        views=views,
     )
+
+
+def _segments(policy: Policy, route: RouteInfo, strategy: Strategy) -> Segments:
+    """One index per route, over every model it could rank: whatever subset a class or an
+    intent leaves, its order is fixed wherever the whole route's order is."""
+    cache = policy._plan_cache
+    key = ("segments", route.position)
+    found = cache.get(key)
+    if found is None:
+        rank = strategy.rank
+        assert rank is not None
+        names = {n for group in route.targets for n in group.models}
+        found = cache[key] = Segments([rank(policy.models[n]) for n in names])
+    return found

@@ -19,7 +19,7 @@ from typing import Any
 from routectl.core import manifest as m
 from routectl.core.budgets import BudgetInfo, budget_info
 from routectl.core.regions import satisfies
-from routectl.core.tokens import INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, Bound, within
+from routectl.core.tokens import INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, Bound, Linear, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,13 @@ class ModelInfo:
     certifications: frozenset[str]  # the model's and its provider's
     rpm: int | None
     tpm: int | None
+    # the cost as a linear form in tokens (routectl.core.tokens), made once per model
+    cost_form: Linear = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "cost_form", Linear(self.price_input, self.price_output, 1_000_000)
+        )
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000

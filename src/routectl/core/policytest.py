@@ -2,6 +2,9 @@
 
 ``never_routes_to`` is checked against everything the request could reach,
 not only the drawn arm: every arm, every fallback, every shadow of the plan.
+A case's ``down`` list takes providers or models down; ``served_by`` is the
+model that answers when the chain fails over past them, by the core's
+failover rule (:func:`routectl.core.failover.walk`), as the gateway does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from routectl.core.budgets import state_at
 from routectl.core.evaluator import choose, plan
+from routectl.core.failover import Walk, down_models, outage, walk
 from routectl.core.manifest import CaseSpec
 from routectl.core.policy import Policy
 from routectl.core.request import Decision, Request, RoutePlan
@@ -24,6 +28,7 @@ class CaseResult:
     failures: tuple[str, ...]
     decision: Decision
     path: tuple[str | int, ...]  # where the case sits in its document, for locating failures
+    served: Walk | None = None  # where the chain ends up with the case's outages
 
     @property
     def passed(self) -> bool:
@@ -47,6 +52,9 @@ def request_of(case: CaseSpec, policy: Policy | None = None) -> Request:
         request_id=r.request_id or f"test:{case.name}",
         prompt=r.prompt,
         budget=budget,
+        session=r.session,
+        requires=frozenset(r.requires),
+        model=r.model,
     )
 
 
@@ -60,12 +68,20 @@ def reachable(route_plan: RoutePlan) -> set[str]:
     return names
 
 
-def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision]:
+def served(policy: Policy, decision: Decision, down: frozenset[str]) -> Walk:
+    """Where ``decision``'s chain ends up when the ``down`` models are unavailable."""
+    return walk(decision.chain(), decision.triggers, outage(down))
+
+
+def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision, Walk | None]:
     request = request_of(case, policy)
     route_plan = plan(policy, request)
     decision = choose(route_plan, request)
     expect = case.expect
     failures: list[str] = []
+    unknown = [n for n in case.down if n not in policy.models and n not in policy.providers]
+    if unknown:
+        failures.append(f"down: no provider or model named {', '.join(unknown)}")
     if expect.unroutable is True and decision.routable:
         failures.append(f"expected unroutable, but routes to {decision.primary}")
     if expect.unroutable is False and not decision.routable:
@@ -79,10 +95,24 @@ def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision]:
         failures.append(
             f"expected fallbacks {list(expect.fallbacks)}, got {list(decision.fallbacks)}"
         )
+    if expect.shadows is not None and sorted(decision.shadows) != list(expect.shadows):
+        failures.append(f"expected shadows {list(expect.shadows)}, got {sorted(decision.shadows)}")
+    if expect.arm is not None and decision.arm != expect.arm:
+        failures.append(f"expected arm {expect.arm}, got {decision.arm or 'none'}")
+    if expect.experiment is not None and decision.experiment != expect.experiment:
+        failures.append(
+            f"expected experiment {expect.experiment}, got {decision.experiment or 'none'}"
+        )
     forbidden = sorted(reachable(route_plan) & set(expect.never_routes_to))
     if forbidden:
         failures.append(f"may reach {', '.join(forbidden)}, which it must never route to")
-    return failures, decision
+    walked = None
+    if case.down or expect.served_by is not None:
+        walked = served(policy, decision, down_models(policy, case.down))
+        if expect.served_by is not None and walked.answered != expect.served_by:
+            got = walked.answered or f"nothing ({walked.reason or decision.unroutable_reason})"
+            failures.append(f"expected to be served by {expect.served_by}, got {got}")
+    return failures, decision, walked
 
 
 def run_tests(policy: Policy, tests: Iterable[Any]) -> list[CaseResult]:
@@ -90,7 +120,7 @@ def run_tests(policy: Policy, tests: Iterable[Any]) -> list[CaseResult]:
     results = []
     for test in tests:
         for index, case in enumerate(test.spec.cases):
-            failures, decision = check_case(policy, case)
+            failures, decision, walked = check_case(policy, case)
             results.append(
                 CaseResult(
                     test.metadata.name,
@@ -98,6 +128,7 @@ def run_tests(policy: Policy, tests: Iterable[Any]) -> list[CaseResult]:
                     tuple(failures),
                     decision,
                     ("spec", "cases", index),
+                    walked,
                 )
             )
     return results

@@ -67,9 +67,9 @@ class Strategy:
         rank = self.rank
         if rank is None:
             return list(models)
-        return sorted(
-            models, key=lambda m: (rank(m)(input_tokens, output_tokens), m.tier_rank, m.name)
-        )
+        keyed = [(rank(m)(input_tokens, output_tokens), m.tier_rank, m.name, m) for m in models]
+        keyed.sort(key=lambda k: k[:3])
+        return [k[3] for k in keyed]
 
 
 def dedupe(names: Sequence[str], exclude: str | None = None) -> list[str]:

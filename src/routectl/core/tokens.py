@@ -75,5 +75,6 @@ def within(form: Linear, low: int | None, high: int | None) -> tuple[Bound, ...]
 
 
 def cost_form(model: ModelInfo) -> Linear:
-    """A model's cost in USD for a request (list prices are per 1M tokens)."""
-    return Linear(model.price_input, model.price_output, 1_000_000)
+    """A model's cost in USD for a request (list prices are per 1M tokens): the form
+    :class:`ModelInfo` makes once from its prices."""
+    return model.cost_form

@@ -29,6 +29,7 @@ crossing are all given the state before it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.request
 from collections.abc import Mapping
@@ -168,7 +169,16 @@ def run_pass(
     present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({rows_sql})").fetchall()}
     if "consumer" not in present or "ts" not in present:
         budgeted = {}
-    wanted = ("intent", "classification", "language", "metadata", "request_id", "session")
+    wanted = (
+        "intent",
+        "classification",
+        "language",
+        "metadata",
+        "request_id",
+        "session",
+        "requires",
+        "requested_model",
+    )
     columns = ", ".join(c if c in present else f"NULL::VARCHAR AS {c}" for c in wanted)
     cached = "coalesce(cached_tokens, 0)" if "cached_tokens" in present else "0"
     iso = "strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')"
@@ -177,7 +187,8 @@ def run_pass(
         rows = con.execute(
             f"""
             SELECT consumer, epoch_us(ts), intent, classification, language, metadata,
-                   input_tokens, output_tokens, request_id, session, {cached}, {iso}
+                   input_tokens, output_tokens, request_id, session, {cached}, {iso},
+                   requires, requested_model
             FROM (SELECT consumer, ts, input_tokens, output_tokens, {columns},
                   {cached} AS cached_tokens FROM ({rows_sql}))
             WHERE consumer IN ({names}) AND ts IS NOT NULL
@@ -198,7 +209,9 @@ def run_pass(
     codes: dict[Any, int] = {None: 0}
     intervals: dict[str, list[tuple[int, int]]] = {}  # consumer -> [(start_us, code)]
     result = SidePass(states, "0")
-    for consumer_name, ts_us, intent, cls, lang, meta, tin, tout, rid, session, ctok, iso in rows:
+    for row in rows:
+        consumer_name, ts_us, intent, cls, lang, meta, tin, tout, rid, session, ctok, iso = row[:12]
+        requires, requested_model = row[12:]
         consumer = budgeted[consumer_name]
         now = ts_us / 1e6
         summary = result.consumers.setdefault(consumer_name, ConsumerSummary())
@@ -243,6 +256,8 @@ def run_pass(
             metadata=metadata,
             request_id=rid,
             session=session,
+            requires=frozenset(requires.split(",")) if requires else frozenset(),
+            model=requested_model,
             budget=state,
         )
         decision = decide(policy, request)
@@ -333,19 +348,7 @@ def request_with_state(
     if isinstance(state, str):
         consumer = policy.consumers[request.consumer or ""]
         return request, limited_plan(request, consumer, state.split(":", 1)[1])
-    return Request(
-        intent=request.intent,
-        classification=request.classification,
-        language=request.language,
-        consumer=request.consumer,
-        input_tokens=request.input_tokens,
-        output_tokens=request.output_tokens,
-        metadata=request.metadata,
-        request_id=request.request_id,
-        session=request.session,
-        prompt=request.prompt,
-        budget=state,
-    ), None
+    return dataclasses.replace(request, budget=state), None
 
 
 def report(side: SidePass, policy: Policy) -> dict[str, Any]:

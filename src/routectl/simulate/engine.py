@@ -139,11 +139,12 @@ def _replay(
         f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out"
         f"{state_columns} FROM groups ORDER BY fid"
     ).fetchall()
-    column = {label: 8 + i for i, label in enumerate(budgeted) if label in passes}
+    width = 1 + len(ROUTE_FEATURES) + 2  # fid, the features, rep_in, rep_out
+    column = {label: width + i for i, label in enumerate(budgeted) if label in passes}
     plans = {}
     for label, policy in policies.items():
         for row in features:
-            request = _request(row[:8])
+            request = _request(row[:width])
             if label in column:
                 request, limited_plan = budgets.request_with_state(
                     request, passes[label], row[column[label]], policy
@@ -254,7 +255,7 @@ def _units(
 
 
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, rep_in, rep_out = row[1:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -266,4 +267,6 @@ def _request(row: tuple[Any, ...]) -> Request:
         input_tokens=int(rep_in),
         output_tokens=int(rep_out),
         metadata=meta,
+        requires=frozenset(requires.split(",")) if requires else frozenset(),
+        model=model,
     )

@@ -126,6 +126,18 @@ def _cast(feature: str, ref: str, kind: str) -> str | None:
         if kind.startswith(("STRUCT", "MAP", "JSON")):
             return f"to_json({ref})::VARCHAR"
         return None
+    if feature == "requires":
+        # One canonical text per set of capabilities ("tools,vision"), so equal sets group.
+        if kind.endswith("[]"):
+            items = f"{ref}::VARCHAR[]"
+        elif kind == "VARCHAR":
+            items = f"string_split(regexp_replace({ref}, '[\\[\\]\" ]', '', 'g'), ',')"
+        else:
+            return None
+        return (
+            f"nullif(array_to_string(list_sort(list_distinct("
+            f"list_filter({items}, x -> x IS NOT NULL AND x <> ''))), ','), '')"
+        )
     return ref if kind == "VARCHAR" else f"{ref}::VARCHAR"
 
 
@@ -315,6 +327,8 @@ def _row_values(
         value = raw(feature)
         if feature == "metadata":
             value = _metadata(value)
+        elif feature == "requires":
+            value = canonical_requires(value)
         values[feature] = None if value in (None, "") else str(value)
     return values
 
@@ -350,6 +364,25 @@ def _parse_time(value: Any, column: str = "timestamp") -> datetime:
     if stamp.tzinfo is not None:
         stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     return stamp
+
+
+def canonical_requires(value: Any) -> str | None:
+    """Capabilities as one sorted, comma-separated text ("tools,vision"), None for none."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("requires: expected a list of capabilities") from None
+        else:
+            value = text.split(",")
+    if not isinstance(value, list | tuple):
+        raise ValueError("requires: expected a list of capabilities")
+    items = sorted({str(item).strip() for item in value if item not in (None, "")} - {""})
+    return ",".join(items) or None
 
 
 def _metadata(value: Any) -> str | None:

@@ -24,7 +24,15 @@ from routectl.simulate.sources import TrafficError, TrafficFile
 from routectl.simulate.token_classes import Condition, condition_columns
 from routectl.simulate.whatif import Outage
 
-ROUTE_FEATURES = ("intent", "classification", "language", "consumer", "metadata")
+ROUTE_FEATURES = (
+    "intent",
+    "classification",
+    "language",
+    "consumer",
+    "metadata",
+    "requires",
+    "requested_model",
+)
 MAX_LISTED_ERRORS = 20
 
 

@@ -33,6 +33,8 @@ FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "requires",
+    "requested_model",
 )
 TEXT_FEATURES: tuple[str, ...] = (
     "intent",
@@ -42,6 +44,8 @@ TEXT_FEATURES: tuple[str, ...] = (
     "request_id",
     "session",
     "metadata",
+    "requires",
+    "requested_model",
 )
 # Column names recognised for each feature, lower case, most specific first.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -67,6 +71,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "request_id": ("request_id", "requestid"),
     "session": ("session", "session_id"),
     "metadata": ("metadata",),
+    # capabilities the request needs (a list, or "vision,tools"); the model a client pinned
+    "requires": ("requires", "required_capabilities"),
+    "requested_model": ("requested_model", "pinned_model"),
 }
 FORMATS: dict[str, str] = {
     ".csv": "csv",

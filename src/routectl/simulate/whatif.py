@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from routectl.core.failover import down_models as core_down_models
 from routectl.core.policy import Policy
 from routectl.simulate.sources import TrafficError
 
@@ -118,9 +119,7 @@ def check_outages(outages: list[Outage], policies: list[Policy]) -> None:
 
 
 def down_models(outage: Outage, policy: Policy) -> frozenset[str]:
-    if outage.target in policy.models:
-        return frozenset({outage.target})
-    return frozenset(n for n, m in policy.models.items() if m.provider == outage.target)
+    return core_down_models(policy, (outage.target,))
 
 
 def parse_price_change(text: str) -> tuple[str, float]:
@@ -163,7 +162,7 @@ def apply_prices(policy: Policy, changes: dict[str, float]) -> Policy:
                     else None
                 ),
             )
-    return dataclasses.replace(policy, models=models, _route_index={})
+    return dataclasses.replace(policy, models=models, _route_index={}, _plan_cache={})
 
 
 def check_price_changes(changes: dict[str, float], policies: list[Policy]) -> None:

@@ -5,8 +5,9 @@ on that route (a target, a member of a target tier, or a fallback) that has
 the capabilities the intent and the route require, meets the route's minimum
 context window, and is allowed for some classification that can reach the
 route. For every classification, it looks for a route it can reach with a
-model the classification allows. When there is none, every such request is
-refused at runtime ("no eligible model" / "no route matches").
+model the classification allows. Both ask the evaluator's own filters
+(`routectl.core.filters`) as they stand before token counts. When there is
+none, every such request is refused at runtime ("no eligible model" / "no route matches").
 
 That can be deliberate — a `secret` classification that must never leave the
 building, with no on-prem model yet — so this is a warning; silence it per
@@ -89,22 +90,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from routectl.core.policy import ModelInfo, RouteInfo
+from routectl.core.filters import Scope, static_reject
+from routectl.core.policy import IntentInfo, ModelInfo, Policy, RouteInfo
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
 
-def _candidates(ctx: LintContext, route: RouteInfo) -> list[ModelInfo]:
-    names = [n for group in route.targets for n in group.models] + list(route.fallback_chain)
-    out = []
-    for name in dict.fromkeys(names):
-        model = ctx.policy.models[name]
-        if not route.requires <= model.capabilities:
-            continue
-        if route.min_context_window and model.context_window < route.min_context_window:
-            continue
-        out.append(model)
-    return out
+def _serves(
+    policy: Policy,
+    route: RouteInfo,
+    models: list[ModelInfo],
+    classification: str | None,
+    intent: IntentInfo | None,
+) -> bool:
+    """Whether some model passes the evaluator's static filters for this class and intent."""
+    requires = route.requires | (intent.requires if intent is not None else frozenset())
+    scope = Scope(
+        policy, route, classification, policy.allowed_models(classification), requires, None
+    )
+    return any(static_reject(model, scope) is None for model in models)
 
 
 def check(ctx: LintContext, options: None) -> Iterator[Problem]:
@@ -112,25 +116,29 @@ def check(ctx: LintContext, options: None) -> Iterator[Problem]:
     served_intents: set[str] = set()
     served_classes: set[str] = set()
     for route, _ in ctx.routes:
-        models = _candidates(ctx, route)
+        names = [n for group in route.targets for n in group.models] + list(route.fallback_chain)
+        models = [policy.models[n] for n in dict.fromkeys(names)]
         if not models:
             continue
-        classes = [policy.classifications[c] for c in ctx.reaching[route.name]]
-        unclassified_ok = not route.classifications
-        intents = [policy.intents[i] for i in route.intents if i in policy.intents]
+        classes: list[str | None] = list(ctx.reaching[route.name])
+        if not route.classifications:
+            classes.append(None)  # unclassified requests: the strictest
+        intents: list[IntentInfo | None] = [
+            policy.intents[i] for i in sorted(route.intents) if i in policy.intents
+        ]
         if not route.intents:
-            intents = list(policy.intents.values())
-        for model in models:
-            allowed_classes = [c.name for c in classes if c.allows(model) is None]
-            reachable = bool(allowed_classes) or (
-                unclassified_ok and model.name in policy.allowed[None]
-            )
-            if not reachable:
-                continue
-            fitting = [i for i in intents if i.requires <= model.capabilities]
-            served_intents.update(i.name for i in fitting)
-            if fitting or not route.intents:
-                served_classes.update(allowed_classes)
+            intents = [*policy.intents.values(), None]  # any intent, or none
+        for classification in classes:
+            for intent in intents:
+                new_intent = intent is not None and intent.name not in served_intents
+                new_class = classification is not None and classification not in served_classes
+                if not (new_intent or new_class):
+                    continue
+                if _serves(policy, route, models, classification, intent):
+                    if intent is not None:
+                        served_intents.add(intent.name)
+                    if classification is not None:
+                        served_classes.add(classification)
     for source in ctx.of_kind("Intent"):
         if source.name not in served_intents:
             needs = policy.intents[source.name].requires
