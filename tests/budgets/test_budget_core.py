@@ -212,9 +212,9 @@ def test_request_size_routes(make_policy):
 def test_policy_tests_and_explain_take_a_budget_share(tmp_path):
     import json
 
+    from tests.conftest import write_policy
     from typer.testing import CliRunner
 
-    from conftest import write_policy
     from routectl.cli.main import app
 
     write_policy(tmp_path, BUDGETED)
@@ -247,9 +247,9 @@ def test_policy_tests_and_explain_take_a_budget_share(tmp_path):
 
 
 def test_lint_reports_a_downgrade_to_an_unknown_tier_or_route(tmp_path):
+    from tests.conftest import write_policy
     from typer.testing import CliRunner
 
-    from conftest import write_policy
     from routectl.cli.main import app
 
     write_policy(
