@@ -294,3 +294,19 @@ def test_a_reviewer_sees_what_a_budget_change_means():
         "budget thresholds block at 100% -> 80% downgrade to tier light",
         "rate limits none -> 5 rpm",
     ]
+
+
+def test_a_downgrade_drops_shadow_copies_dearer_than_the_tier(make_policy):
+    policy = make_policy(
+        BUDGETED.replace(
+            "  targets: [{model: big}]\n  fallback: {chain: [big, small]}",
+            "  targets: [{model: small}]\n  shadows: [{model: big, percent: 100}]",
+        )
+    )
+    app = policy.consumers["app"]
+    fresh = decide(policy, Request(consumer="app", request_id="r1"))
+    assert (fresh.route, fresh.primary, fresh.shadows) == ("main", "small", ("big",))
+    spent = decide(
+        policy, Request(consumer="app", request_id="r1", budget=state_at(app.budgets, 0.85))
+    )
+    assert (spent.primary, spent.shadows) == ("small", ())
