@@ -160,3 +160,20 @@ def test_bad_bodies_of_a_metered_consumer_leave_the_counters_usable(
     assert bad.status_code == 400
     time.sleep(1.5)  # past the counter timeout: an abandoned round trip must not break others
     assert [outcome(gateway.chat(SPENDER_KEY)) for _ in EXPECTED] == EXPECTED
+
+
+def test_a_team_budget_is_shared_by_its_consumers(configure, start_gateway, store, mock):
+    gateway = start_gateway(store)
+    team = "kind: Team\nmetadata: {name: web}\nspec: {budget: {amountUsd: 0.0003, period: weekly}}"
+    plain = BUDGET.split("  budget:")[0]  # the spender without a budget of its own
+    gateway.await_revision(configure(*ROUTES, plain, team))
+    # 138e-6 a request: the spender's third request takes the team past 100%
+    assert [outcome(gateway.chat(SPENDER_KEY)) for _ in range(3)] == ["m-a"] * 3
+    blocked = gateway.chat(APP_KEY)  # the base policy's consumer 'app', also of team web
+    assert blocked.status_code == 429
+    assert "team/web" in blocked.json()["error"]["message"]
+    (row,) = gateway.client.get(
+        "/admin/v1/spend", headers={"authorization": "Bearer admin-token"}
+    ).json()["budgets"]
+    assert row["budget"] == "team/web" and row["members"] == ["app", "spender"]
+    assert row["period"] == "weekly" and row["spentUsd"] == pytest.approx(3 * 138e-6)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from budgets.test_gateway_budgets import BUDGET, ROUTES, SPENDER_KEY, outcome
 from gateway.conftest import apply_policy, base_policy, join, read_log
 from routectl.cli.main import app
+from routectl.simulate.budgets import read_spend
 from routectl.store import open_store
 
 
@@ -57,6 +58,8 @@ def test_two_replicas_downgrade_and_block_together_and_simulate_agrees(
             for r in replicas
         ]
         assert spend[0] == spend[1] == pytest.approx(4 * 138e-6 + 4 * 12.5e-6)
+        # what simulate --spend URL reads
+        assert read_spend(replicas[1].url, "admin-token") == {"consumer/spender": spend[0]}
         for replica in replicas:
             replica.server.__exit__(None, None, None)
         assert sum(writer.read_spend().values()) == pytest.approx(spend[0])
