@@ -35,6 +35,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(10)
@@ -43,7 +45,7 @@ class RedisServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_server() -> RedisServer:
+def start_server(port: int | None = None) -> RedisServer:
     binary = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if shutil.os.path.exists("/usr/bin/redis-server") else None
     )
@@ -52,7 +54,7 @@ def start_server() -> RedisServer:
             "no redis-server binary (install the Debian 'redis-server' package; .ci/run does)"
         )
     directory = tempfile.mkdtemp(prefix="routectl-redis-")
-    port = _free_port()
+    port = port or _free_port()
     process = subprocess.Popen(
         [
             binary,

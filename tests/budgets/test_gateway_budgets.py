@@ -177,3 +177,45 @@ def test_a_team_budget_is_shared_by_its_consumers(configure, start_gateway, stor
     ).json()["budgets"]
     assert row["budget"] == "team/web" and row["members"] == ["app", "spender"]
     assert row["period"] == "weekly" and row["spentUsd"] == pytest.approx(3 * 138e-6)
+
+
+def test_a_restarted_redis_gets_the_spend_back_from_the_store(
+    configure, start_gateway, store, mock
+):
+    import redisserver
+
+    first = redisserver.start_server()
+    second = None
+    try:
+        gateway = start_gateway(
+            store, counters_url=first.url, spend_flush_interval_s=0.1, counters_fail_closed=True
+        )
+        gateway.await_revision(configure_budget(configure))
+        assert [outcome(gateway.chat(SPENDER_KEY)) for _ in range(4)] == ["m-a"] * 4
+        first.stop()
+        assert gateway.chat(SPENDER_KEY).status_code == 503  # fail closed: it could block
+        second = redisserver.start_server(port=first.port)  # empty, same address
+        deadline = time.monotonic() + 10
+        while True:
+            answer = gateway.chat(SPENDER_KEY)
+            if answer.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        # the spend came back from the store: past 80%, so downgraded
+        assert outcome(answer) == "m-c"
+    finally:
+        for server in (first, second):
+            if server is not None:
+                server.stop()
+
+
+def test_consumer_tpm_counts_the_answers_tokens(configure, start_gateway, store, mock):
+    gateway = start_gateway(store)
+    limited = BUDGET.replace("  budget:", "  rateLimits: {tpm: 30}\n  budget:")
+    gateway.await_revision(configure(*ROUTES, limited))
+    if time.time() % 60 > 55:
+        time.sleep(61 - time.time() % 60)
+    # the mock answers with 11 + 7 = 18 tokens: 0 and 18 are under 30, 36 is not
+    answers = [gateway.chat(SPENDER_KEY) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert "30 tpm" in answers[2].json()["error"]["message"]

@@ -76,3 +76,24 @@ def test_a_bad_spend_file_is_a_usage_error(tmp_path):
     )
     assert result.exit_code == 2
     assert "consumer/app" in result.output and "Traceback" not in result.output
+
+
+def test_consumer_rate_limits_refuse_like_a_429_per_minute(tmp_path):
+    write_policy(
+        tmp_path / "policy",
+        POLICY.replace("  team: web\n", "  team: web\n  rateLimits: {rpm: 2}\n"),
+    )
+    traffic = tmp_path / "traffic.csv"
+    # 5 requests in minute 10:00, 1 in 10:01
+    times = ["10:00:01", "10:00:02", "10:00:03", "10:00:30", "10:00:59", "10:01:00"]
+    rows = [f"2026-12-07 {t},app,q{i},100,10" for i, t in enumerate(times)]
+    traffic.write_text("ts,consumer,request_id,input_tokens,output_tokens\n" + "\n".join(rows))
+    result = runner.invoke(
+        app, ["simulate", str(tmp_path / "policy"), "--traffic", str(traffic), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["budgets"]["consumers"]["app"]["rate_limited"] == 3
+    reasons = {(r["kind"], r["reason"]): r["requests"] for r in report["unroutable"]["reasons"]}
+    assert reasons == {("rate_limited", "consumer app is over its rate limit of 2 rpm"): 3}
+    assert round(sum(m["requests"] for m in report["by_model"])) == 3

@@ -17,8 +17,9 @@ pays anything here):
 
 Spend persists in the gateway's store: charges are also added to pending
 deltas, written every ``flush_interval_s`` (additively, so replicas share
-rows), and at startup the store's buckets seed the counters where they are
-missing (a restarted single replica, or an emptied Redis).
+rows), and at startup, and again once the counters answer after failing, the
+store's buckets seed the counters where they are missing (a restarted single
+replica, a restarted and emptied Redis).
 
 When the counter store does not answer, ``fail_closed`` (the default) refuses
 with a 503 ``limits_unavailable`` the consumers whose budget can block or who
@@ -111,26 +112,38 @@ class Limits:
         self._last_error = 0.0
         self._flusher: asyncio.Task[None] | None = None
         self._charges: set[asyncio.Task[None]] = set()
+        self._policy: Policy | None = None
+        self._down = False  # a counter call failed since the last restore
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, policy: Policy) -> None:
         """Seed the counters from the store's persisted spend, then flush periodically."""
+        self._policy = policy
         if self.store is not None and hasattr(self.store, "read_spend"):
-            stored = await asyncio.to_thread(self.store.read_spend)
-            budgets = policy.budgets
-            seeds = {}
-            for bucket, usd in stored.items():
-                key = bucket.removeprefix("shadow/").split("@", 1)[0]
-                budget = budgets.get(key)
-                seeds[bucket] = (usd, _ttl(budget) if budget else BUCKET_TTL_S["monthly"])
-            try:
-                restored = await self.counters.seed(seeds)
-                if restored:
-                    log.info("restored %d spend bucket(s) from the store", restored)
-            except CountersUnavailable as exc:
-                self._error(exc)
+            await self._restore(policy)
             self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def _restore(self, policy: Policy) -> bool:
+        """Put the store's spend into the counters where they lack it (SET … NX): after a
+        start, and after the counters failed (a restarted Redis comes back empty). The
+        store lags other replicas by their last flush interval at most."""
+        assert self.store is not None
+        stored = await asyncio.to_thread(self.store.read_spend)  # type: ignore[attr-defined]
+        budgets = policy.budgets
+        seeds = {}
+        for bucket, usd in stored.items():
+            key = bucket.removeprefix("shadow/").split("@", 1)[0]
+            budget = budgets.get(key)
+            seeds[bucket] = (usd, _ttl(budget) if budget else BUCKET_TTL_S["monthly"])
+        try:
+            restored = await self.counters.seed(seeds)
+        except CountersUnavailable as exc:
+            self._error(exc)
+            return False
+        if restored:
+            log.info("restored %d spend bucket(s) from the store", restored)
+        return True
 
     def charge_soon(self, charge: Coroutine[Any, Any, None]) -> None:
         """Run a charge beside the next requests rather than before them: on a keep-alive
@@ -155,6 +168,13 @@ class Limits:
         while True:
             await asyncio.sleep(self.flush_interval_s)
             await self._flush()
+            if self._down and not self._pending and self._policy is not None:
+                self._down = False  # a failure during the restore sets it again
+                try:
+                    await self._restore(self._policy)
+                except Exception as exc:  # the store is down too: try again next turn
+                    self._down = True
+                    log.error("cannot restore spend from the store: %s", exc)
 
     async def _flush(self) -> None:
         if not self._pending or self.store is None:
@@ -168,6 +188,7 @@ class Limits:
             log.error("cannot persist spend: %s", exc)
 
     def _error(self, exc: Exception) -> None:
+        self._down = True
         self.metrics.counter_errors.inc()
         now = time.monotonic()
         if now - self._last_error > 5.0:  # one line per 5 s, not one per request
@@ -181,6 +202,7 @@ class Limits:
         consumer = policy.consumers.get(consumer_name) if consumer_name else None
         if consumer is None or not (consumer.budgets or consumer.rpm or consumer.tpm):
             return None
+        self._policy = policy  # the revision being served, for restores
         reads: list[str] = []
         spans: list[int] = []
         for budget in consumer.budgets:
