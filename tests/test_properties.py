@@ -8,6 +8,7 @@
 - The evaluator never raises, and ``decide`` is deterministic, also across a
   fresh resolution of the same documents (no state leaks between requests).
 - The memoised planner gives exactly what the full planner gives.
+- A request that pins a model gets that model alone, or is unroutable.
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ def requests(draw: st.DrawFn, docs: list[dict[str, Any]]) -> Request:
         session=draw(st.one_of(st.none(), st.text(max_size=4))),
         prompt=draw(st.sampled_from([None, "", "please KW-i0", "kw-i1 and kw-i2", "re-i1", "x"])),
         requires=frozenset(draw(subset(CAPABILITIES, 1))),
+        model=draw(st.sampled_from([None, None, "auto", "ghost", *defined("Model")])),
     )
 
 
@@ -250,6 +252,9 @@ def test_no_path_reaches_a_model_the_classification_forbids(data):
             model = policy.models[decision.primary]
             assert request.input_tokens + request.output_tokens <= model.context_window
             assert request.requires <= model.capabilities
+            if request.model not in (None, "auto"):
+                # a pinned model is the only one tried: never silently another
+                assert decision.chain() == (request.model,)
 
 
 @settings(max_examples=50, deadline=None)

@@ -147,7 +147,8 @@ STRATEGIES: dict[str, Strategy] = {}
 
 
 def register(strategy: Strategy) -> None:
-    """Declare a strategy. The manifest accepts exactly the registered names."""
+    """Declare a strategy. The manifest accepts exactly the registered names, read when
+    :mod:`routectl.core.manifest` is imported: register here, next to the others."""
     if strategy.name in STRATEGIES:
         raise ValueError(f"strategy {strategy.name!r} is already declared")
     STRATEGIES[strategy.name] = strategy
