@@ -120,6 +120,13 @@ class Limits:
     async def start(self, policy: Policy) -> None:
         """Seed the counters from the store's persisted spend, then flush periodically."""
         self._policy = policy
+        metered = any(c.budgets or c.rpm or c.tpm for c in policy.consumers.values())
+        if metered and self.counters.name == "memory" and hasattr(self.store, "wait_for_change"):
+            # A store made for replicas, counters that are not shared.
+            log.warning(
+                "budgets and consumer rate limits are counted in this process only; "
+                "replicas sharing this store need --counters redis://HOST:PORT/DB"
+            )
         if self.store is not None and hasattr(self.store, "read_spend"):
             await self._restore(policy)
             self._flusher = asyncio.create_task(self._flush_forever())
