@@ -24,8 +24,10 @@ replica, a restarted and emptied Redis).
 When the counter store does not answer, ``fail_closed`` (the default) refuses
 with a 503 ``limits_unavailable`` the consumers whose budget can block or who
 have rate limits; everyone else is served with the spend taken as unknown (no
-downgrade). With ``fail_closed`` off everyone is served. Charges that Redis
-missed still reach the store.
+downgrade). With ``fail_closed`` off everyone is served. That lasts until the
+store's spend is back in the counters (checked every flush interval once they
+answer): a Redis that restarted empty is never read as "nothing spent".
+Charges that Redis missed still reach the store.
 """
 
 from __future__ import annotations
@@ -239,6 +241,9 @@ class Limits:
         """The admission once the counters answered."""
         consumer, now, spans = admitting.consumer, admitting.now, admitting.spans
         budgets = consumer.budgets
+        if self._down:  # the counters failed and the store's spend is not back in them yet
+            self.abandon(admitting)
+            return self._unavailable(consumer)
         try:
             values = await admitting.values
         except CountersUnavailable as exc:
