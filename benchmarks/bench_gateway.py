@@ -45,7 +45,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 BODY = {
-    "model": "routed",
+    "model": "auto",  # routectl: the policy decides; the peers route "auto" alike
     "messages": [{"role": "user", "content": "Say hello in one word."}],
     "max_tokens": 16,
 }
@@ -279,10 +279,10 @@ def litellm_target(upstream: str) -> Target:
     config.write_text(
         textwrap.dedent(f"""
         model_list:
-          - model_name: routed
+          - model_name: auto
             litellm_params: {{model: openai/upstream-a, api_base: "{upstream}/p-a",
                               api_key: {UPSTREAM_KEY}, weight: 95}}
-          - model_name: routed
+          - model_name: auto
             litellm_params: {{model: openai/upstream-b, api_base: "{upstream}/p-b",
                               api_key: {UPSTREAM_KEY}, weight: 5}}
         router_settings: {{routing_strategy: simple-shuffle}}

@@ -219,3 +219,34 @@ def test_consumer_tpm_counts_the_answers_tokens(configure, start_gateway, store,
     answers = [gateway.chat(SPENDER_KEY) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert "30 tpm" in answers[2].json()["error"]["message"]
+
+
+LIMITED_MODEL = """kind: Model
+metadata: {name: m-limited}
+spec:
+  provider: p-a
+  upstreamModel: upstream-m-limited
+  capabilities: [chat]
+  contextWindow: 100000
+  maxOutputTokens: 4096
+  pricing: {input: 1.0, output: 1.0}
+  rateLimits: {rpm: 2}"""
+
+
+def test_a_model_rpm_is_shared_by_replicas_on_redis(
+    configure, start_gateway, store, mock, redis_url
+):
+    """Provider and model limits are counted where budgets are: in Redis, across replicas."""
+    first = start_gateway(store, counters_url=redis_url)
+    second = start_gateway(store, counters_url=redis_url)
+    revision = configure(
+        LIMITED_MODEL,
+        route(targets="[{model: m-limited}]", fallback="{chain: [m-b], triggers: ['429']}"),
+    )
+    first.await_revision(revision)
+    second.await_revision(revision)
+    if time.time() % 60 > 55:  # keep the three requests inside one minute window
+        time.sleep(61 - time.time() % 60)
+    answers = [first.chat(), second.chat(), first.chat(), second.chat()]
+    assert [outcome(a) for a in answers] == ["m-limited", "m-limited", "m-b", "m-b"]
+    assert len(mock["p-a"].received) == 2  # the limited attempts never reached it

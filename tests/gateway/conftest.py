@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from gateway.mock_upstream import MockUpstream
+from gateway.protocols import AWS_KEY_ID, AWS_SECRET, service_account
 from gateway.servers import ServerThread, free_port
 from routectl.admin.service import AdminService
 from routectl.core.state import desired_state
@@ -35,7 +36,7 @@ MODELS = {  # name: (provider, input price, output price)
 }
 
 
-def base_policy(mock_url: str, timeout_s: float = 0.5) -> str:
+def base_policy(mock_url: str, timeout_s: float = 1.0) -> str:
     docs = []
     for provider in ("p-a", "p-b", "p-c"):
         docs.append(f"""
@@ -226,3 +227,78 @@ def start_gateway(tmp_path: Path):
 def gateway(store, start_gateway, tmp_path):
     """A gateway on the test store with a decision log at tmp_path/decisions.jsonl."""
     return start_gateway(store, log_path=tmp_path / "decisions.jsonl")
+
+
+# --------------------------------------------------------------------------- every protocol
+
+AWS_CREDENTIALS = json.dumps(
+    {"accessKeyId": AWS_KEY_ID, "secretAccessKey": AWS_SECRET, "region": "eu-central-1"}
+)
+# provider -> (type, model, upstream model id)
+ADAPTER_MODELS = {
+    "p-anth": ("anthropic", "m-anth", "claude-3-5-haiku-20241022"),
+    "p-bed": ("bedrock", "m-bed", "anthropic.claude-3-haiku-20240307-v1:0"),
+    "p-vtx": ("vertex", "m-vtx", "google/gemini-2.0-flash-001"),
+    "p-az": ("azure-openai", "m-az", "gpt-4o-mini-deployment"),
+}
+
+
+@pytest.fixture(scope="session")
+def service_account_file(mock_server, tmp_path_factory) -> Path:
+    """A service account JSON key the mock's token endpoint trusts (token_uri: the mock)."""
+    info, public_key = service_account(f"{mock_server.url}/p-vtx/token")
+    mock_server.tokens.trust(info, public_key)
+    path = tmp_path_factory.mktemp("vertex") / "service-account.json"
+    path.write_text(json.dumps(info), encoding="utf-8")
+    return path
+
+
+def adapter_documents(mock_url: str, service_account_path: Path) -> str:
+    """Providers of every non-OpenAI type on the mock, one model each (m-anth, m-bed, ...)."""
+    docs = []
+    keys = {
+        "anthropic": "env:GW_TEST_PROVIDER_KEY",
+        "azure-openai": "env:GW_TEST_PROVIDER_KEY",
+        "bedrock": "env:GW_TEST_AWS_CREDENTIALS",
+        "vertex": f"file:{service_account_path}",
+    }
+    for provider, (type_, model, upstream) in ADAPTER_MODELS.items():
+        base = f"{mock_url}/{provider}"
+        if type_ == "vertex":
+            base += "/v1/projects/mock-project/locations/europe-west8/endpoints/openapi"
+        docs.append(f"""
+            kind: Provider
+            metadata: {{name: {provider}}}
+            spec:
+              type: {type_}
+              baseUrl: {base}
+              jurisdiction: DE
+              credentials: {{apiKey: "{keys[type_]}"}}
+              timeoutSeconds: 1.0
+            """)
+        docs.append(f"""
+            kind: Model
+            metadata: {{name: {model}}}
+            spec:
+              provider: {provider}
+              upstreamModel: "{upstream}"
+              capabilities: [chat, tools, vision, json]
+              contextWindow: 100000
+              maxOutputTokens: 4096
+              pricing: {{input: 1.0, output: 2.0}}
+            """)
+    return join(*docs)
+
+
+@pytest.fixture
+def configure_adapters(store, mock, policy_dir, service_account_file, monkeypatch):
+    """Like ``configure``, with the providers and models of ``adapter_documents`` added."""
+    monkeypatch.setenv("GW_TEST_AWS_CREDENTIALS", AWS_CREDENTIALS)
+
+    def apply(*extra: str) -> int:
+        text = join(
+            base_policy(mock.url), adapter_documents(mock.url, service_account_file), *extra
+        )
+        return apply_policy(store, text, policy_dir())
+
+    return apply

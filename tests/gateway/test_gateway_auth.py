@@ -19,7 +19,7 @@ def test_missing_and_wrong_keys_get_openai_shaped_401s(configure, gateway, mock)
     assert mock["p-a"].received == []
     ok = gateway.client.post(
         "/v1/chat/completions",
-        json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
+        json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
         headers={"x-api-key": APP_KEY},
     )
     assert ok.status_code == 200
@@ -136,7 +136,7 @@ def test_oversized_chat_body_is_refused_before_it_reaches_a_provider(configure, 
     filler = "x" * (MAX_CHAT_BODY + 1)
     response = gateway.client.post(
         "/v1/chat/completions",
-        json={"model": "x", "messages": [{"role": "user", "content": filler}]},
+        json={"model": "auto", "messages": [{"role": "user", "content": filler}]},
         headers={"authorization": f"Bearer {APP_KEY}"},
     )
     assert response.status_code == 413

@@ -22,7 +22,7 @@ def test_priority_forwards_to_the_primary_and_records_the_decision(
     assert response.headers["x-routectl-model"] == "m-a"
     assert response.headers["x-routectl-route"] == "main"
     assert response.headers["x-request-id"] == "req-1"
-    assert response.json()["model"] == "upstream-m-a"
+    assert response.json()["model"] == "m-a"  # one name per model, not the upstream id
     # The upstream got the upstream model id, the provider's key, and no routing metadata.
     (sent,) = mock["p-a"].received
     assert sent["model"] == "upstream-m-a" and "metadata" not in sent

@@ -56,7 +56,7 @@ def test_shadow_copy_reaches_the_candidate_without_touching_the_answer(
     response = gateway.chat(headers={"x-request-id": "shadowed"})
     assert response.status_code == 200
     assert response.headers["x-routectl-model"] == "m-a"
-    assert response.json()["model"] == "upstream-m-a"
+    assert response.json()["model"] == "m-a"
     deadline = time.monotonic() + 3
     while not mock["p-c"].received and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -15,7 +15,7 @@ import orjson
 from gateway.conftest import APP_KEY, read_log, route
 
 BODY = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-TIMEOUT_S = 0.5  # the providers' timeoutSeconds in base_policy
+TIMEOUT_S = 1.0  # the providers' timeoutSeconds in base_policy
 
 
 def stream(gateway) -> tuple[int, dict, bytes, float]:

@@ -143,6 +143,7 @@ def test_protected_resources_are_never_deleted(policy):
             "address": "classification/public",
             "action": "delete",
             "reason": "protected: routectl never deletes a protected resource",
+            "foreign": False,
         }
     ]
 

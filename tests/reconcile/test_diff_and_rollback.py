@@ -39,7 +39,7 @@ def test_semantic_diff_between_refs_and_the_working_tree(policy, workdir):
     for expected in (
         "~ route default: weight gpt-4o 95% -> 90%",
         "~ route default: weight mistral-large 5% -> 10%",
-        "~ route default: fallback chain mistral-small -> mistral-small → gpt-4o",
+        "~ route default: fallback chain [mistral-small] -> [mistral-small, gpt-4o]",
         "~ model gpt-4o: input price $2.50 -> $3.00 (+20%)",
         "~ provider mistral: jurisdiction EU -> US",
     ):

@@ -221,6 +221,10 @@ class HttpBackend:
             last = attempt == self._attempts - 1
             try:
                 response = self._client.get(path, params=params)
+            except httpx.ReadTimeout as exc:
+                # It took the request and did not answer in time: asking again only doubles
+                # the wait (a gateway that hangs would hold plan for attempts x timeout).
+                raise self._transport_error(exc, f"GET {path}") from None
             except httpx.TransportError as exc:
                 if last:
                     raise self._transport_error(exc, f"GET {path}") from None
@@ -343,8 +347,8 @@ def _current_revision(response: httpx.Response, message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def backend_for(locator: str, token: str | None) -> AdminBackend:
+def backend_for(locator: str, token: str | None, timeout_s: float = 30.0) -> AdminBackend:
     """An ``http(s)://`` gateway URL over HTTP; anything else is a local store URL."""
     if locator.startswith(("http://", "https://")):
-        return HttpBackend(locator, token)
+        return HttpBackend(locator, token, timeout_s=timeout_s)
     return EmbeddedBackend(locator)

@@ -36,7 +36,9 @@ class LoadedPolicy:
 
 def print_load_errors(errors: Sequence[LoadError]) -> None:
     for error in errors:
-        stderr.print(f"[bold red]error[/] {error.location}: {error.message}", markup=True)
+        # A path that is not there has no line to point at.
+        where = error.location.file if error.code == "RC001" else str(error.location)
+        stderr.print(f"[bold red]error:[/] {escape(where)}: {escape(error.message)}", markup=True)
         if error.hint:
             stderr.print(f"      [dim]fix: {error.hint}[/]")
 
@@ -50,7 +52,7 @@ def require_policy(result: LoadResult, exit_code: int = Exit.USAGE) -> LoadedPol
     if not result.documents:
         where = escape(", ".join(result.files)) or "the given paths"
         stderr.print(
-            f"[bold red]error[/] no manifests found in {where} (expected *.yaml or *.yml "
+            f"[bold red]error:[/] no manifests found in {where} (expected *.yaml or *.yml "
             "documents with apiVersion: routectl.dev/v1)",
             markup=True,
         )

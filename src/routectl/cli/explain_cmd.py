@@ -39,8 +39,12 @@ def register(app: typer.Typer) -> None:
         ),
         language: str = typer.Option(None, "--language", help="ISO 639-1 language code."),
         consumer: str = typer.Option(None, "--consumer", help="Calling consumer."),
-        input_tokens: int = typer.Option(1000, "--input-tokens", min=0),
-        output_tokens: int = typer.Option(256, "--output-tokens", min=0),
+        input_tokens: int = typer.Option(
+            1000, "--input-tokens", min=0, help="Prompt tokens (cost, context window)."
+        ),
+        output_tokens: int = typer.Option(
+            256, "--output-tokens", min=0, help="Expected answer tokens (cost)."
+        ),
         metadata: list[str] = typer.Option([], "--metadata", help="KEY=VALUE, repeatable."),
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
         session: str = typer.Option(None, "--session", help="Session key for sticky splits."),
@@ -61,7 +65,9 @@ def register(app: typer.Typer) -> None:
         down: list[str] = typer.Option(
             [], "--down", help="A provider or model that is down; repeatable."
         ),
-        output_format: ExplainFormat = typer.Option(ExplainFormat.text, "--format"),
+        output_format: ExplainFormat = typer.Option(
+            ExplainFormat.text, "--format", help="Output format."
+        ),
     ) -> None:
         """Explain the routing decision for one request.
 

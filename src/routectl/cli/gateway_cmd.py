@@ -30,7 +30,7 @@ def is_loopback(host: str) -> bool:
 
 
 def _fail(message: str) -> typer.Exit:
-    stderr.print(f"[bold red]error[/] {message}", markup=True)
+    stderr.print(f"[bold red]error:[/] {message}", markup=True)
     return typer.Exit(Exit.USAGE)
 
 
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
     @gateway.command("serve")
     def serve(
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-        port: int = typer.Option(8080, "--port", min=0, max=65535),
+        port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
         store_url: str = typer.Option(
             DEFAULT_STORE_URL,
             "--store",

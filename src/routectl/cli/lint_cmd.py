@@ -26,7 +26,7 @@ from routectl.lint.formats import Format, github, json_report, junit, sarif, tex
 def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     if explicit is not None:
         if not explicit.is_file():
-            stderr.print(f"[bold red]error[/] --config {explicit}: no such file")
+            stderr.print(f"[bold red]error:[/] --config {explicit}: no such file")
             raise typer.Exit(Exit.USAGE)
         found: Path | None = explicit
     else:
@@ -36,7 +36,7 @@ def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
     try:
         return load_config(found)
     except ConfigError as exc:
-        stderr.print(f"[bold red]error[/] {exc.location}: {exc.message}", markup=True)
+        stderr.print(f"[bold red]error:[/] {exc.location}: {exc.message}", markup=True)
         stderr.print(f"      [dim]fix: {exc.hint}[/]", markup=True)
         raise typer.Exit(Exit.USAGE) from None
 
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - started
         if report.usage_errors:
             for error in report.usage_errors:
-                stderr.print(f"[bold red]error[/] {error}", markup=True)
+                stderr.print(f"[bold red]error:[/] {error}", markup=True)
             raise typer.Exit(Exit.USAGE)
         if output_format is Format.text:
             text.render(report, stdout, elapsed)
@@ -87,19 +87,27 @@ def register(app: typer.Typer) -> None:
     @app.command("rules")
     def rules(
         code: str = typer.Argument(None, help="A rule code (RT005) or name to explain."),
-        output_format: str = typer.Option("text", "--format", help="text or json."),
+        output_format: str = typer.Option(
+            "text", "--format", help="text, json or markdown (docs/rules.md)."
+        ),
     ) -> None:
         """List the lint rules, or explain one: what it checks, options, examples."""
-        if output_format not in ("text", "json"):
-            stderr.print(f"[bold red]error[/] --format must be text or json, not {output_format!r}")
+        if output_format not in ("text", "json", "markdown"):
+            stderr.print(f"error: --format must be text, json or markdown, not '{output_format}'")
             raise typer.Exit(Exit.USAGE)
+        if output_format == "markdown":
+            from routectl.lint.registry import rules_markdown
+
+            typer.echo(rules_markdown(), nl=False)
+            return
         if code is None:
             selected = list(all_rules().values())
         else:
             rule = find_rule(code)
             if rule is None:
                 stderr.print(
-                    f"[bold red]error[/] no rule {code!r}; 'routectl rules' lists them", markup=True
+                    f"[bold red]error:[/] no rule '{code}'; 'routectl rules' lists them",
+                    markup=True,
                 )
                 raise typer.Exit(Exit.USAGE)
             selected = [rule]
@@ -111,7 +119,8 @@ def register(app: typer.Typer) -> None:
                     "severity": r.severity.value,
                     "summary": r.summary,
                     "source": "loader" if r.from_loader else "rule",
-                    "helpUri": r.help_uri,
+                    "help": r.help_command,
+                    "doc": r.help_page,
                     "description": r.description,
                 }
                 for r in selected
@@ -123,7 +132,7 @@ def register(app: typer.Typer) -> None:
             stdout.print(f"[bold]{rule.code}[/] {rule.name} ({rule.severity.value})")
             stdout.print(rule.summary)
             # Plain text, not rendered: the YAML examples stay copy-pastable.
-            typer.echo(f"\n{rule.description}\n\nMore: {rule.help_uri}")
+            typer.echo(f"\n{rule.description}\n\nAlso in routectl's repository: {rule.help_page}")
             return
         table = Table(box=None, pad_edge=False)
         for column in ("code", "name", "severity", "checks"):

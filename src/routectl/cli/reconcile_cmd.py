@@ -31,6 +31,12 @@ from routectl.cli.common import Exit, print_load_errors, require_policy, stderr,
 from routectl.core.state import Resource, address, desired_state
 from routectl.loader.git_source import GitSourceError, load_at_revision, load_ref_or_path
 from routectl.loader.yaml_source import LoadResult, load_paths
+from routectl.project import (
+    SettingsError,
+    default_store_path,
+    load_settings,
+    prepare_state_dir,
+)
 from routectl.reconcile.apply import apply_plan, default_author
 from routectl.reconcile.drift import compute_drift
 from routectl.reconcile.plan import (
@@ -49,7 +55,6 @@ from routectl.reconcile.render.reports import drift_doc, print_drift, print_sema
 from routectl.reconcile.render.text import print_plan
 from routectl.reconcile.secrets import SecretError
 from routectl.reconcile.semantic import semantic_diff
-from routectl.store import DEFAULT_STORE_URL
 
 DETAILED_CHANGES = 2
 
@@ -64,38 +69,91 @@ class Failure(Exception):
     """A one-line error for the user: printed, exit 1."""
 
 
+ONE_LINE = (Failure, GatewayError, PlanFileError, SecretError, GitSourceError, SettingsError)
+
+
 @contextmanager
 def one_line_errors() -> Iterator[None]:
     try:
         yield
-    except (Failure, GatewayError, PlanFileError, SecretError, GitSourceError) as exc:
+    except ONE_LINE as exc:
         stderr.print(Text("error: ", style="bold red") + Text(str(exc)))
         raise typer.Exit(Exit.FAILED) from None
 
 
 GATEWAY_OPT = typer.Option(
-    None, "--gateway", envvar="ROUTECTL_GATEWAY", help="Admin URL of a routectl gateway."
+    None,
+    "--gateway",
+    envvar="ROUTECTL_GATEWAY",
+    help="Admin URL of a routectl gateway [env: ROUTECTL_GATEWAY].",
+    show_envvar=False,
 )
 STORE_OPT = typer.Option(
-    DEFAULT_STORE_URL, "--store", help="Local store used when no --gateway is given."
+    None,
+    "--store",
+    help="Local store used when no --gateway is given [default: sqlite:///<git root>/"
+    ".routectl/gateway.db, or ./.routectl/gateway.db outside git; .routectl/ ignores itself].",
+    show_default=False,
 )
 OWNER_OPT = typer.Option(
-    None, "--owner", help="Namespace owning the resources (default: git repo + policy path)."
+    None,
+    "--owner",
+    help="Namespace owning the resources [default: owner in .routectl.yaml, else the git "
+    "repository + the policy's path].",
+    show_default=False,
+)
+TOKEN_OPT = typer.Option(
+    None,
+    "--token",
+    envvar=["ROUTECTL_ADMIN_TOKEN", "ROUTECTL_TOKEN"],
+    help="The gateway's admin token [env: ROUTECTL_ADMIN_TOKEN, the gateway's own, or "
+    "ROUTECTL_TOKEN].",
+    show_envvar=False,
+)
+TIMEOUT_OPT = typer.Option(
+    30.0, "--timeout", help="Seconds to wait for the gateway's answer to each request.", min=0.1
 )
 REF_OPT = typer.Option(None, "--ref", help="Read the manifests at this git revision.")
 
 
-def _locator(gateway: str | None, store: str) -> str:
+def _locator(gateway: str | None, store: str | None, policy_path: str) -> str:
     if gateway and not gateway.startswith(("http://", "https://")):
         raise Failure(
-            f"--gateway {gateway!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8080 "
+            f"--gateway '{gateway}' is not an http(s) URL; pass e.g. http://127.0.0.1:8080 "
             "(or use --store for a local store)"
         )
-    return gateway or store
+    if gateway:
+        return gateway
+    if store:
+        return store
+    return f"sqlite:///{default_store_path(policy_path)}"
 
 
-def _backend(locator: str) -> AdminBackend:
-    return backend_for(locator, os.environ.get("ROUTECTL_TOKEN"))
+def _sqlite_file(locator: str) -> Path | None:
+    return Path(locator.removeprefix("sqlite:///")) if locator.startswith("sqlite:///") else None
+
+
+def _backend(
+    locator: str, token: str | None = None, timeout: float = 30.0, writes: bool = False
+) -> AdminBackend:
+    """The gateway, or the embedded store: created only by a command that writes to it."""
+    token = token or os.environ.get("ROUTECTL_TOKEN")
+    store_file = _sqlite_file(locator)
+    if store_file is not None and not store_file.exists():
+        if not writes:
+            # Nothing applied yet: an empty store, read without creating a file.
+            stderr.print(
+                Text(
+                    f"note: the embedded store {store_file} does not exist yet; reading it as "
+                    "empty (routectl apply creates it)",
+                    style="dim",
+                )
+            )
+            empty = backend_for("sqlite:///:memory:", None)
+            empty.name = f"embedded store {locator} (not created yet)"  # type: ignore[union-attr]
+            return empty
+        prepare_state_dir(store_file)
+    return backend_for(locator, token, timeout)
 
 
 def _desired(
@@ -110,7 +168,7 @@ def _desired(
         source = SourceDoc(path=path)
     loaded = require_policy(result, Exit.FAILED)
     _refuse_lint_errors(result, path)
-    the_owner = owner or default_owner(path)
+    the_owner = owner or load_settings(path).owner or default_owner(path)
     return desired_state((d.doc for d in loaded.documents), the_owner), the_owner, source
 
 
@@ -130,7 +188,7 @@ def _refuse_lint_errors(result: LoadResult, path: str) -> None:
         return
     for finding in errors:
         stderr.print(
-            Text("error ", style="bold red")
+            Text("error: ", style="bold red")
             + Text(f"{finding.location}: {finding.code} {finding.message}")
         )
         if finding.hint:
@@ -163,7 +221,7 @@ def register(app: typer.Typer) -> None:
         detailed_exitcode: bool = typer.Option(
             False, "--detailed-exitcode", help="Exit 0 no changes, 1 error, 2 changes."
         ),
-        output_format: Format = typer.Option(Format.text, "--format"),
+        output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
         target: list[str] = typer.Option([], "--target", help="Only KIND/NAME (glob ok)."),
         exclude: list[str] = typer.Option([], "--exclude", help="Leave out KIND/NAME."),
         no_delete: bool = typer.Option(False, "--no-delete", help="Plan no deletes."),
@@ -172,10 +230,16 @@ def register(app: typer.Typer) -> None:
         ),
         owner: str = OWNER_OPT,
         ref: str = REF_OPT,
+        token: str = TOKEN_OPT,
+        timeout: float = TIMEOUT_OPT,
     ) -> None:
-        """Show what apply would change on the gateway, in dependency order."""
+        """Show what apply would change on the gateway, in dependency order.
+
+        Read-only: the embedded store is not created. With --detailed-exitcode:
+        exit 0 in sync, 2 changes or skipped resources (not in sync), 1 error.
+        """
         with one_line_errors():
-            locator = _locator(gateway, store)
+            locator = _locator(gateway, store, path)
             desired, the_owner, source = _desired(path, ref, owner)
             options = OptionsDoc(
                 no_delete=no_delete,
@@ -183,7 +247,7 @@ def register(app: typer.Typer) -> None:
                 targets=list(target),
                 excludes=list(exclude),
             )
-            backend = _backend(locator)
+            backend = _backend(locator, token, timeout)
             try:
                 plan = make_plan(backend, locator, desired, the_owner, source, options)
             finally:
@@ -194,8 +258,9 @@ def register(app: typer.Typer) -> None:
         if out is not None and output_format is Format.text:
             stdout.print(Text(f"\nSaved the plan to {out}; apply exactly it with: "))
             stdout.print(Text(f"  routectl apply {out}"))
-        changed = plan.has_changes and detailed_exitcode
-        raise typer.Exit(DETAILED_CHANGES if changed else Exit.OK)
+        if plan.foreign and output_format is Format.text:
+            _ownership_hint(plan)
+        raise typer.Exit(DETAILED_CHANGES if detailed_exitcode and not plan.in_sync else Exit.OK)
 
     @app.command("apply")
     def apply_cmd(
@@ -211,9 +276,14 @@ def register(app: typer.Typer) -> None:
         owner: str = OWNER_OPT,
         target: list[str] = typer.Option([], "--target", help="Only KIND/NAME (glob ok)."),
         exclude: list[str] = typer.Option([], "--exclude", help="Leave out KIND/NAME."),
-        output_format: Format = typer.Option(Format.text, "--format"),
+        output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
+        token: str = TOKEN_OPT,
+        timeout: float = TIMEOUT_OPT,
     ) -> None:
-        """Apply the manifests (or a saved plan) to the gateway, atomically."""
+        """Apply the manifests (or a saved plan) to the gateway, atomically.
+
+        Exit 0 applied (or nothing to do), 1 error: nothing was written.
+        """
         with one_line_errors():
             from_file = looks_like_plan_file(source)
             if from_file:
@@ -228,7 +298,7 @@ def register(app: typer.Typer) -> None:
                 plan = _saved_plan(source, gateway, [name for name, v in flags.items() if v])
                 locator = plan.gateway
             else:
-                locator = _locator(gateway, store)
+                locator = _locator(gateway, store, source)
                 desired, the_owner, src = _desired(source, ref, owner)
                 options = OptionsDoc(
                     no_delete=no_delete,
@@ -236,7 +306,7 @@ def register(app: typer.Typer) -> None:
                     targets=list(target),
                     excludes=list(exclude),
                 )
-            backend = _backend(locator)
+            backend = _backend(locator, token, timeout, writes=True)
             try:
                 if not from_file:
                     plan = make_plan(backend, locator, desired, the_owner, src, options)
@@ -271,15 +341,20 @@ def register(app: typer.Typer) -> None:
         push_secrets: bool = typer.Option(
             False, "--push-secrets", help="Secrets are pushed: compare value fingerprints."
         ),
-        output_format: Format = typer.Option(Format.text, "--format"),
+        output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
+        token: str = TOKEN_OPT,
+        timeout: float = TIMEOUT_OPT,
     ) -> None:
-        """Report changes made on the gateway outside routectl, with who and when."""
+        """Report changes made on the gateway outside routectl, with who and when.
+
+        Exit 0 in sync, 2 drifted, 1 error.
+        """
         with one_line_errors():
-            locator = _locator(gateway, store)
+            locator = _locator(gateway, store, path)
             desired, the_owner, _ = _desired(path, ref, owner)
             if push_secrets:
                 desired, _ = with_pushed_secrets(desired)
-            backend = _backend(locator)
+            backend = _backend(locator, token, timeout)
             try:
                 revision, live = read_live(backend)
                 history = backend.history(1000)
@@ -299,7 +374,7 @@ def register(app: typer.Typer) -> None:
         head: str = typer.Option(
             None, "--head", help="Git ref or directory to compare to (default: PATH as is)."
         ),
-        output_format: Format = typer.Option(Format.text, "--format"),
+        output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
         detailed_exitcode: bool = typer.Option(
             False, "--detailed-exitcode", help="Exit 0 no differences, 1 error, 2 differences."
         ),
@@ -318,6 +393,18 @@ def register(app: typer.Typer) -> None:
         else:
             print_semantic(changes, base, head or path, stdout, output_format is Format.markdown)
         raise typer.Exit(DETAILED_CHANGES if changes and detailed_exitcode else Exit.OK)
+
+
+def _ownership_hint(plan: PlanDoc) -> None:
+    stderr.print(
+        Text(
+            f"note: {len(plan.foreign)} resource(s) skipped are managed by another owner, so "
+            f"the gateway does not match these manifests. This policy's owner is {plan.owner}. "
+            "If those resources were this policy's before it moved, declare its owner in "
+            ".routectl.yaml (owner: NAME) so that it does not depend on the folder's path.",
+            style="yellow",
+        )
+    )
 
 
 def _version(spec: str, path: str, plain: bool = False) -> dict[str, Resource]:

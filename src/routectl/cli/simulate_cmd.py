@@ -38,7 +38,9 @@ def register(app: typer.Typer) -> None:
         base: str = typer.Option(
             None, "--base", help="Compare with this git ref of PATH, or a policy directory."
         ),
-        output_format: SimulateFormat = typer.Option(SimulateFormat.text, "--format"),
+        output_format: SimulateFormat = typer.Option(
+            SimulateFormat.text, "--format", help="text, json, or markdown for a PR comment."
+        ),
         mapping: list[str] = typer.Option(
             [], "--map", help="FEATURE=COLUMN: where a feature is in the traffic. Repeatable."
         ),
@@ -96,7 +98,7 @@ def register(app: typer.Typer) -> None:
         )
         if (max_cost_increase is not None or max_shift is not None) and base is None:
             stderr.print(
-                "[bold red]error[/] --max-cost-increase and --max-shift compare with a base; "
+                "[bold red]error:[/] --max-cost-increase and --max-shift compare with a base; "
                 "pass --base REF_OR_PATH"
             )
             raise typer.Exit(Exit.USAGE)
@@ -104,22 +106,31 @@ def register(app: typer.Typer) -> None:
         base_loaded = None
         base_ref = None
         if base is not None:
-            from routectl.loader.git_source import load_ref_or_path
+            from routectl.loader.git_source import GitSourceError, load_ref_or_path
 
-            result, base_ref = load_ref_or_path(base, path)
+            try:
+                result, base_ref = load_ref_or_path(base, path)
+            except GitSourceError as exc:
+                stderr.print(f"[bold red]error:[/] --base: {_escape(str(exc))}")
+                stderr.print("      [dim]fix: pass a git ref of PATH or a policy directory[/]")
+                raise typer.Exit(Exit.USAGE) from None
             base_loaded = require_policy(result)
         try:
             with _progress(is_terminal()) as step:
                 report = run(args, head, base_loaded, base_ref, step)
         except SimulateFailed as exc:
             for line in exc.lines:
-                stderr.print(f"[bold red]error[/] {_escape(line)}")
+                stderr.print(f"[bold red]error:[/] {_escape(line)}")
             if exc.hint:
                 stderr.print(f"      [dim]fix: {_escape(exc.hint)}[/]")
             raise typer.Exit(Exit.USAGE) from None
 
         from routectl.simulate import render
 
+        if output_format is not SimulateFormat.text:  # the text report says it itself
+            for warning in report.get("warnings", []):
+                stderr.print(f"[yellow]warning:[/] {_escape(warning['message'])}")
+                stderr.print(f"      [dim]fix: {_escape(warning['fix'])}[/]")
         if output_format is SimulateFormat.json:
             typer.echo(render.to_json(report))
         elif output_format is SimulateFormat.markdown:

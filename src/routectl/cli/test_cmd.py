@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
     @app.command("test")
     def test(
         paths: list[str] = typer.Argument(..., help="Policy directories or manifest files."),
-        output_format: TestFormat = typer.Option(TestFormat.text, "--format"),
+        output_format: TestFormat = typer.Option(
+            TestFormat.text, "--format", help="text for people, json for scripts."
+        ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing cases too."),
     ) -> None:
         """Run policy tests. Exit 0 all passed, 1 any failed (or none found), 2 bad input."""

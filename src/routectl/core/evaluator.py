@@ -145,6 +145,21 @@ def plan(policy: Policy, request: Request) -> RoutePlan:
     return _lookup(policy, request)[0]
 
 
+def consumer_may_send(policy: Policy, consumer: ConsumerInfo, classification: str | None) -> bool:
+    """The consumer's classification rule, read as the fail-closed rule reads data.
+
+    A defined class must be in the consumer's list (an empty list allows any). Data
+    with no or an unknown class may be of any class, so -- as routing sends it only
+    where every class may go -- the consumer may send it only if it may send every
+    class the policy defines.
+    """
+    if not consumer.classifications:
+        return True
+    if classification in policy.classifications:
+        return classification in consumer.classifications
+    return set(policy.classifications) <= consumer.classifications
+
+
 def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | None]:
     """A shared plan when the request fits every allowed candidate, else a fresh one.
 
@@ -163,7 +178,8 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
         if (
             consumer is None
             or (consumer.intents and intent not in consumer.intents)
-            or (consumer.classifications and request.classification not in consumer.classifications)
+            or not consumer_may_send(policy, consumer, request.classification)
+            or (consumer.classifications and classification is None)  # traced in the plan
         ):
             return _plan_uncached(policy, request), None
     route = None
@@ -239,15 +255,26 @@ def _plan_uncached(
                 f"consumer {consumer.name} may not use intent {intent}",
                 "consumer.intent",
             )
-        if consumer.classifications and request.classification not in consumer.classifications:
+        if not consumer_may_send(policy, consumer, request.classification):
+            if classification is None:
+                missing = sorted(set(policy.classifications) - consumer.classifications)
+                reason = (
+                    f"consumer {consumer.name} may not send unclassified data: it could be "
+                    f"{', '.join(missing)}, which {consumer.name} may not send"
+                )
+            else:
+                reason = f"consumer {consumer.name} may not send {classification} data"
             return _unroutable(
-                intent,
-                classification,
-                None,
-                trace,
-                f"consumer {consumer.name} may not send {request.classification or '(unknown)'} "
-                "data",
-                "consumer.classification",
+                intent, classification, None, trace, reason, "consumer.classification"
+            )
+        if consumer.classifications and classification is None:
+            trace.append(
+                TraceStep(
+                    "consumer.unclassified",
+                    "consumer {} may send unclassified data: it may send every class; "
+                    "routed as the strictest",
+                    (consumer.name,),
+                )
             )
 
     budget = request.budget

@@ -2,7 +2,7 @@
 
 A decision's chain (primary, then fallbacks) is tried in order. Each attempt
 ends in an :class:`Outcome`; the table :data:`OUTCOMES` says which fallback
-triggers (a route's ``fallback.on``) that outcome can fire, and
+triggers (a route's ``fallback.triggers``) that outcome can fire, and
 :func:`next_step` turns a chain, its triggers, the position tried and the
 outcome into a :class:`Step`: hand the answer to the client, try the next
 model, or stop.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class FallbackTrigger(StrEnum):
-    """What a route may fall back on (``fallback.on``)."""
+    """What a route may fall back on (``fallback.triggers``)."""
 
     rate_limited = "429"
     server_error = "5xx"

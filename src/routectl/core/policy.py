@@ -471,7 +471,7 @@ def _route(
         strategy=spec.strategy,
         targets=tuple(groups),
         fallback_chain=chain,
-        triggers=_trigger_set(tuple(spec.fallback.on)),
+        triggers=_trigger_set(tuple(spec.fallback.triggers)),
         shadows=tuple((s.model, s.percent / 100.0) for s in spec.shadows if s.model in models),
         max_cost_per_request=spec.constraints.max_cost_per_request,
         min_context_window=spec.constraints.min_context_window,

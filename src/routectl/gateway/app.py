@@ -159,8 +159,23 @@ def create_app(
             *admin_routes(store, admin_token, insecure_local, gw),
         ],
         lifespan=gw.lifespan,
+        exception_handlers={404: _not_found},
     )
     return GatewayApp(gw, app)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unknown paths (/v1/embeddings, …) answer in OpenAI's error shape, which SDKs read."""
+    return Response(
+        error_body(
+            f"{request.method} {request.url.path} is not served here; this gateway serves "
+            f"POST {CHAT_PATH} and GET /v1/models",
+            "invalid_request_error",
+            "not_found",
+        ),
+        404,
+        media_type=JSON,
+    )
 
 
 class GatewayApp:

@@ -16,10 +16,15 @@ from starlette.responses import Response, StreamingResponse
 
 from routectl.core.budgets import charge_cost
 from routectl.core.evaluator import decide
-from routectl.core.request import Decision, Request
+from routectl.core.request import Decision, Request, refused_as_forbidden
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
-from routectl.gateway.features import BadRequest, parse_body, request_features
+from routectl.gateway.features import (
+    BadRequest,
+    parse_body,
+    request_features,
+    requested_max_tokens,
+)
 from routectl.gateway.limits import Rejection, cached_tokens
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
@@ -61,7 +66,16 @@ class PlainAnswer:
 class Exchange:
     """One request's bookkeeping: what the decision log and the metrics get at the end."""
 
-    __slots__ = ("gw", "runtime", "arrived", "started", "request_id", "features", "decision")
+    __slots__ = (
+        "gw",
+        "runtime",
+        "arrived",
+        "started",
+        "request_id",
+        "features",
+        "decision",
+        "max_tokens",
+    )
 
     def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
         self.gw = gw
@@ -71,6 +85,7 @@ class Exchange:
         self.request_id = request_id
         self.features: Request | None = None
         self.decision: Decision | None = None
+        self.max_tokens: int | None = None  # as the client asked
 
     def finish(
         self,
@@ -101,7 +116,13 @@ class Exchange:
                 output_tokens or 0,
                 cached,
             )
+            if features is not None and usage:  # the limit window holds what the log records
+                routed = features.input_tokens + features.output_tokens
+                actual = input_tokens + (output_tokens or 0)
+                policy = self.runtime.policy
+                self.gw.limits.settle_model(policy, model, actual - routed, self.arrived)
         route = decision.route if decision else None
+        keys = self.runtime.metadata_keys
         self.gw.decisions.write(
             {
                 "ts": utc_timestamp(self.arrived),
@@ -122,6 +143,15 @@ class Exchange:
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
                 "shadows": shadows or [],
+                "session": features.session if features else None,
+                "metadata": (
+                    {k: v for k, v in features.metadata.items() if k in keys}
+                    if features and keys
+                    else {}
+                ),
+                "max_tokens": self.max_tokens,
+                "requires": sorted(features.requires) if features else [],
+                "requested_model": features.model if features else None,
             }
         )
         self.gw.metrics.answered(
@@ -168,12 +198,15 @@ class Exchange:
         body = error_body(rejection.message, rejection.type, rejection.code)
         return Response(body, rejection.status, headers, media_type=JSON)
 
-    def headers(self, model: str | None = None) -> dict[str, str]:
+    def headers(self, model: str | None = None, answer: Answer | None = None) -> dict[str, str]:
         headers = {"x-request-id": self.request_id}
         if self.decision is not None and self.decision.route:
             headers["x-routectl-route"] = self.decision.route
         if model:
             headers["x-routectl-model"] = model
+        failed = failed_over(answer)
+        if failed:
+            headers["x-routectl-failover"] = failed
         return headers
 
     def raw_headers(self, answer: Answer, length: int) -> list[tuple[bytes, bytes]]:
@@ -187,6 +220,9 @@ class Exchange:
             headers.append((b"x-routectl-route", self.decision.route.encode()))
         if answer.upstream is not None and answer.status < 400:
             headers.append((b"x-routectl-model", answer.upstream.model.encode()))
+        failed = failed_over(answer)
+        if failed:
+            headers.append((b"x-routectl-failover", failed.encode("latin-1", "replace")))
         return headers
 
     def fail(self, status: int, message: str, type_: str, code: str, **extra: Any) -> Response:
@@ -194,6 +230,14 @@ class Exchange:
         return Response(
             error_body(message, type_, code, **extra), status, self.headers(), media_type=JSON
         )
+
+
+def failed_over(answer: Answer | None) -> str:
+    """The models tried before the one that answered, for ``x-routectl-failover``."""
+    if answer is None or (len(answer.attempts) < 2 and answer.upstream is not None):
+        return ""
+    tried = answer.attempts[:-1] if answer.upstream is not None else answer.attempts
+    return ", ".join(f"{a.model} ({a.error or a.status})" for a in tried)
 
 
 def _count(value: Any, default: int | None) -> int | None:
@@ -231,6 +275,7 @@ async def chat_completions(
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
         )
+        ex.max_tokens = requested_max_tokens(body)
     except orjson.JSONDecodeError as exc:
         gw.limits.abandon(admitting)
         return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
@@ -247,14 +292,14 @@ async def chat_completions(
 
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
-        code = decision.trace[-1].code if decision.trace else "unroutable"
+        code = decision.unroutable_code or "unroutable"
         if code == "budget.exceeded":
             return ex.refuse(
                 Rejection(
                     429, str(decision.unroutable_reason), "insufficient_quota", "budget_exceeded"
                 )
             )
-        status = 403 if code.startswith("consumer.") else 400
+        status = 403 if refused_as_forbidden(code) else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
     body.pop("metadata", None)  # routing input, not for the provider
@@ -273,6 +318,9 @@ async def chat_completions(
         stream,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
+        gw.limits,
+        ex.features.input_tokens + ex.features.output_tokens,
+        ex.arrived,
     )
     shadows = [
         model
@@ -290,23 +338,17 @@ async def chat_completions(
                 attempts=[a.as_dict() for a in answer.attempts],
             ),
             502,
-            ex.headers(),
+            ex.headers(answer=answer),
             media_type=JSON,
         )
     if answer.chunks is not None:
         return StreamingResponse(
             _relay(ex, answer, answer.chunks, shadows),
             answer.status,
-            ex.headers(answer.upstream.model),
+            ex.headers(answer.upstream.model, answer),
             media_type=answer.content_type,
         )
-    usage = None
-    if answer.status < 400:
-        try:
-            usage = orjson.loads(answer.content).get("usage")
-        except (orjson.JSONDecodeError, AttributeError):
-            usage = None
-    usage = usage if isinstance(usage, dict) else None
+    usage = answer.usage
     model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
     after = ex.charge(model, tokens_in, tokens_out, usage) if ex.metered(model) else None
     return PlainAnswer(

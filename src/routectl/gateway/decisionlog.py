@@ -15,13 +15,19 @@ so the field names are an interface::
     experiment      live experiment whose candidate arm was drawn, or null; kept when a
                     fallback answered for a failing candidate (arm "candidate", model the fallback)
     attempts        [{model, provider, status, error, latency_ms}] in the order tried;
-                    skipped models (open circuit, unusable) appear with status null
+                    skipped models (open circuit, unusable) appear with status null; a
+                    model over its rpm/tpm with status 429 and the limit as error
     input_tokens    upstream usage.prompt_tokens, else the gateway's estimate (chars / 4)
     output_tokens   upstream usage.completion_tokens, or null when the upstream gave none
     cost            USD from the answering model's list prices (0 when nothing answered)
     latency_ms      gateway time from request to the end of the answer
     status          HTTP status returned to the client
     shadows         models a shadow copy was sent to (dropped copies are only metered)
+    session         the request's session key, or null
+    metadata        the request's metadata under the keys some route matches on ({} if none)
+    max_tokens      max_tokens (or max_completion_tokens) as the client asked, or null
+    requires        capabilities the request needs by its body (vision, tools, json)
+    requested_model the model the client pinned (a name or alias), or null for auto
 
 Records are buffered and written at least every second and at shutdown; the
 write happens off the event loop.
@@ -57,6 +63,11 @@ FIELDS = (
     "latency_ms",
     "status",
     "shadows",
+    "session",
+    "metadata",
+    "max_tokens",
+    "requires",
+    "requested_model",
 )
 
 
@@ -95,11 +106,15 @@ class DecisionLog:
 
     def start(self) -> None:
         if self._file is not None:
+            self._stopping = asyncio.Event()
             self._task = asyncio.create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
+        # Stopped by an event, never cancelled: a cancel that lands before the worker
+        # thread has picked up a batch would drop lines already taken from the buffer.
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.flush_interval_s)
             if self._buffer:
                 lines, self._buffer = self._buffer, []
                 await asyncio.to_thread(self._write_lines, lines)
@@ -112,9 +127,8 @@ class DecisionLog:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task  # finishes the batch in flight, then returns
         if self._file is not None:
             if self._buffer:
                 self._write_lines(self._buffer)

@@ -12,6 +12,12 @@ Routing features come from headers first, then the body's ``metadata``:
 The prompt text for intent rules is the messages' text. Input tokens default to
 an estimate (characters / 4); output tokens are ``max_tokens`` or
 ``max_completion_tokens`` or the gateway's default.
+
+What the request needs of a model is read from the body (``Request.requires``):
+an image part in any message needs ``vision``; ``tools`` (or a ``tool_choice``
+other than ``none``) needs ``tools``; a ``response_format`` of ``json_object``
+or ``json_schema`` needs ``json``. The body's ``model`` pins a model by name or
+alias (``Request.model``); absent or ``auto`` leaves the choice to the policy.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from routectl.core.request import Request
+from routectl.core.request import AUTO_MODEL, Request
 
 FEATURE_KEYS = ("intent", "classification", "language", "session")
 _HEADER_PREFIX = b"x-routectl-"
@@ -52,11 +58,50 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def required_capabilities(body: dict[str, Any], messages: list[dict[str, Any]]) -> frozenset[str]:
+    needs = set()
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") in ("image_url", "input_image") for p in content
+        ):
+            needs.add("vision")
+            break
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if (isinstance(tools, list) and tools) or (choice is not None and choice != "none"):
+        needs.add("tools")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in (
+        "json_object",
+        "json_schema",
+    ):
+        needs.add("json")
+    return frozenset(needs)
+
+
 def _int_field(value: Any, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRequest(f"{name} must be a non-negative integer")
+    return value
+
+
+def requested_model(body: dict[str, Any]) -> str | None:
+    """The model the client pinned: a Model's name or alias; None when absent or ``auto``."""
+    model = body.get("model")
+    if model is None or model == AUTO_MODEL:
+        return None
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' must be a model name, an alias, or \"auto\"")
+    return model
+
+
+def requested_max_tokens(body: dict[str, Any]) -> int | None:
+    """``max_tokens``, else ``max_completion_tokens``, else None."""
+    value = _int_field(body.get("max_tokens"), "max_tokens")
+    if value is None:
+        value = _int_field(body.get("max_completion_tokens"), "max_completion_tokens")
     return value
 
 
@@ -96,9 +141,7 @@ def request_features(
     prompt = prompt_text(messages)
     if input_tokens is None:
         input_tokens = len(prompt) // 4 + 1
-    output_tokens = _int_field(body.get("max_tokens"), "max_tokens")
-    if output_tokens is None:
-        output_tokens = _int_field(body.get("max_completion_tokens"), "max_completion_tokens")
+    output_tokens = requested_max_tokens(body)
     return Request(
         intent=given.get("intent") or None,
         classification=given.get("classification") or None,
@@ -110,4 +153,6 @@ def request_features(
         request_id=request_id,
         session=given.get("session") or None,
         prompt=prompt,
+        requires=required_capabilities(body, messages),
+        model=requested_model(body),
     )

@@ -1,4 +1,8 @@
-"""Budgets and consumer rate limits on the gateway: admit before routing, charge after.
+"""Budgets and rate limits on the gateway: admit before routing, charge after.
+
+Every counter lives in one :class:`~routectl.counters.base.Counters` store (in
+this process, or Redis shared by workers and replicas): consumer spend and
+rpm/tpm windows, and the rpm/tpm windows of models and providers.
 
 Per request of a consumer that has a budget or ``rateLimits`` (nobody else
 pays anything here):
@@ -28,6 +32,20 @@ downgrade). With ``fail_closed`` off everyone is served. That lasts until the
 store's spend is back in the counters (checked every flush interval once they
 answer): a Redis that restarted empty is never read as "nothing spent".
 Charges that Redis missed still reach the store.
+
+Models and providers with ``rateLimits`` (:meth:`Limits.admit_model`): the
+windows are the ones ``routectl simulate`` models, fixed minutes of the clock
+(of the request's arrival), in which ``rpm`` admits that many requests and
+``tpm`` that many tokens (input + output). An attempt is counted when it is
+about to be sent, with the tokens it was routed with (the input estimate and
+the requested or default output), by one increment-and-read; one over a limit
+takes its increments back and is not sent: it is rate limited, like an
+upstream's 429, and the route's triggers decide whether the chain moves on.
+When the answer reports usage the window is corrected to it
+(:meth:`Limits.settle_model`), so it holds what the decision log records and a
+replay of that log counts the same tokens. If the counters do not answer, the
+attempt is sent: the upstream's own 429 stays the backstop, and a provider
+limit is no reason to refuse a consumer.
 """
 
 from __future__ import annotations
@@ -83,8 +101,25 @@ class Admitting:
 
 
 def _rate_keys(consumer: str, now: float) -> tuple[str, str]:
-    minute = int(now // 60)
-    return f"rate/consumer/{consumer}@{minute}:req", f"rate/consumer/{consumer}@{minute}:tok"
+    return _window_keys("consumer", consumer, int(now // 60))
+
+
+def _window_keys(scope: str, name: str, minute: int) -> tuple[str, str]:
+    return f"rate/{scope}/{name}@{minute}:req", f"rate/{scope}/{name}@{minute}:tok"
+
+
+def _model_scopes(policy: Policy, model: str) -> list[tuple[str, str, int | None, int | None]]:
+    """The model's and its provider's windows that have a limit: (scope, name, rpm, tpm)."""
+    info = policy.models[model]
+    provider = policy.providers[info.provider]
+    return [
+        (scope, name, rpm, tpm)
+        for scope, name, rpm, tpm in (
+            ("model", model, info.rpm, info.tpm),
+            ("provider", provider.name, provider.rpm, provider.tpm),
+        )
+        if rpm is not None or tpm is not None
+    ]
 
 
 def _ttl(budget: BudgetInfo) -> int:
@@ -349,6 +384,63 @@ class Limits:
             )
         if consumer.budgets:
             self.metrics.spend(consumer, "shadow" if shadow else "consumer", cost)
+        try:
+            await self.counters.exchange(add, ())
+        except CountersUnavailable as exc:
+            self._error(exc)
+
+    # ------------------------------------------------------------------ models and providers
+
+    async def admit_model(
+        self, policy: Policy, model: str, tokens: int, arrived: float
+    ) -> str | None:
+        """Count one attempt of ``tokens`` to ``model``; None if admitted, else which limit."""
+        scopes = _model_scopes(policy, model)
+        if not scopes:
+            return None
+        minute = int(arrived // 60)
+        add: dict[str, tuple[float, int]] = {}
+        checks: list[tuple[str, str, str, int]] = []  # key, scope, name, limit
+        for scope, name, rpm, tpm in scopes:
+            req_key, tok_key = _window_keys(scope, name, minute)
+            if rpm is not None:
+                add[req_key] = (1.0, RATE_TTL_S)
+                checks.append((req_key, scope, name, rpm))
+            if tpm is not None:
+                add[tok_key] = (float(tokens), RATE_TTL_S)
+                checks.append((tok_key, scope, name, tpm))
+        keys = [check[0] for check in checks]
+        try:
+            values = await self.counters.exchange(add, keys)
+        except CountersUnavailable as exc:
+            self._error(exc)
+            return None
+        for value, (key, scope, name, limit) in zip(values, checks, strict=True):
+            if value > limit:
+                undo = {k: (-amount, ttl) for k, (amount, ttl) in add.items()}
+                try:
+                    await self.counters.exchange(undo, ())
+                except CountersUnavailable as exc:
+                    self._error(exc)
+                unit = "requests" if key.endswith(":req") else "tokens"
+                return f"rate limited: {scope} {name} is at its {limit} {unit} per minute"
+        return None
+
+    def settle_model(self, policy: Policy, model: str, delta_tokens: int, arrived: float) -> None:
+        """Correct the tokens counted for ``model`` at ``arrived`` by ``delta_tokens`` (beside
+        the next requests, like a charge)."""
+        if not delta_tokens:
+            return
+        minute = int(arrived // 60)
+        add = {
+            _window_keys(scope, name, minute)[1]: (float(delta_tokens), RATE_TTL_S)
+            for scope, name, _rpm, tpm in _model_scopes(policy, model)
+            if tpm is not None
+        }
+        if add:
+            self.charge_soon(self._add_quietly(add))
+
+    async def _add_quietly(self, add: Mapping[str, tuple[float, int]]) -> None:
         try:
             await self.counters.exchange(add, ())
         except CountersUnavailable as exc:

@@ -23,28 +23,32 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
+from routectl.core.failover import OutcomeKind
 from routectl.core.policy import Policy, ProviderInfo, resolve
 from routectl.core.state import address, documents_from_resources
 from routectl.gateway.auth import KeyTable, build_key_table
+from routectl.gateway.providers import AdapterProblem, ProviderAdapter, Target, adapter_for
 from routectl.gateway.secrets import SecretUnavailable, resolve_secret
 from routectl.store.base import ConfigStore
 
 log = logging.getLogger("routectl.gateway")
 
-AZURE_API_VERSION = "2024-10-21"
-
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """Where and how to send one model's requests."""
+    """Where and how to send one model's requests: its provider's adapter and the model."""
 
     model: str
     provider: str
-    url: str
-    upstream_model: str
-    headers: Mapping[str, str]  # credentials included: never log these
+    adapter: ProviderAdapter | None  # None when unusable (see ``problem``)
+    target: Target
     timeout: aiohttp.ClientTimeout  # sock_read: the wait for any next byte
-    problem: str | None = None  # why it cannot be used (missing credential, unsupported type)
+    problem: str | None = None  # why it cannot be used (missing credential, unusable config)
+    problem_kind: OutcomeKind = OutcomeKind.missing_credential
+
+    @property
+    def upstream_model(self) -> str:
+        return self.target.upstream_model
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,31 @@ class Runtime:
     upstreams: Mapping[str, Upstream]
     keys: KeyTable
     models_body: Mapping[str | None, bytes]  # consumer -> GET /v1/models response
+    # metadata keys some route matches on: what the decision log keeps of a request's metadata
+    metadata_keys: frozenset[str] = frozenset()
 
 
 def build_runtime(store: ConfigStore) -> Runtime:
     """The runtime of the store's current revision (blocking: run it in a thread)."""
     snapshot = store.snapshot()
     policy = resolve(documents_from_resources(s.resource for s in snapshot.resources.values()))
-    credentials = {name: _credentials(p, store) for name, p in policy.providers.items()}
+    adapters = {name: _adapter(p, store) for name, p in policy.providers.items()}
     upstreams = {}
     for model in policy.models.values():
         provider = policy.providers[model.provider]
-        headers, problem = credentials[provider.name]
-        upstreams[model.name] = _upstream(
-            model.name, model.upstream_model, provider, headers, problem
+        adapter, problem, kind = adapters[provider.name]
+        upstreams[model.name] = Upstream(
+            model=model.name,
+            provider=provider.name,
+            adapter=adapter,
+            target=Target.of(model),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=min(provider.timeout_seconds, 10.0),
+                sock_read=provider.timeout_seconds,
+            ),
+            problem=problem,
+            problem_kind=kind,
         )
     return Runtime(
         revision=snapshot.revision,
@@ -74,66 +90,39 @@ def build_runtime(store: ConfigStore) -> Runtime:
         upstreams=upstreams,
         keys=build_key_table(policy.consumers, store),
         models_body=_models_bodies(policy),
+        metadata_keys=frozenset(key for r in policy.routes for key, _ in r.metadata),
     )
 
 
-def _credentials(provider: ProviderInfo, store: ConfigStore) -> tuple[dict[str, str], str | None]:
+def _adapter(
+    provider: ProviderInfo, store: ConfigStore
+) -> tuple[ProviderAdapter | None, str | None, OutcomeKind]:
+    """The provider's adapter with its credentials resolved, or why there is none."""
     where = address("Provider", provider.name)
-    headers: dict[str, str] = {}
     try:
+        key = None
         if provider.api_key_ref:
             key = resolve_secret(provider.api_key_ref, store, where, ("credentials", "apiKey"))
-            if provider.type == "azure-openai":
-                headers["api-key"] = key
-            else:
-                headers["authorization"] = f"Bearer {key}"
-        for name, ref in provider.header_refs:
-            headers[name.lower()] = resolve_secret(
-                ref, store, where, ("credentials", "headers", name)
-            )
+        headers = {
+            name.lower(): resolve_secret(ref, store, where, ("credentials", "headers", name))
+            for name, ref in provider.header_refs
+        }
     except SecretUnavailable as exc:
         log.warning("provider %s is unusable: %s", provider.name, exc)
-        return {}, f"credential unavailable ({exc})"
-    return headers, None
-
-
-def _upstream(
-    model: str,
-    upstream_model: str,
-    provider: ProviderInfo,
-    credentials: dict[str, str],
-    problem: str | None,
-) -> Upstream:
-    base = provider.base_url.rstrip("/")
-    if provider.type == "openai-compatible":
-        url = f"{base}/chat/completions"
-    elif provider.type == "azure-openai":
-        url = (
-            f"{base}/openai/deployments/{upstream_model}/chat/completions"
-            f"?api-version={AZURE_API_VERSION}"
-        )
-    else:
-        url = ""
-        problem = problem or f"provider type {provider.type} is not served by this gateway"
-    headers = {"content-type": "application/json", "accept-encoding": "identity", **credentials}
-    return Upstream(
-        model=model,
-        provider=provider.name,
-        url=url,
-        upstream_model=upstream_model,
-        headers=headers,
-        timeout=aiohttp.ClientTimeout(
-            total=None,
-            connect=min(provider.timeout_seconds, 10.0),
-            sock_read=provider.timeout_seconds,
-        ),
-        problem=problem,
-    )
+        return None, f"credential unavailable ({exc})", OutcomeKind.missing_credential
+    try:
+        return adapter_for(provider, key, headers), None, OutcomeKind.answered
+    except AdapterProblem as exc:
+        log.warning("provider %s is unusable: %s", provider.name, exc)
+        return None, str(exc), OutcomeKind.unsupported
 
 
 def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
-    """Per consumer, the models some route could send its requests to."""
+    """Per consumer, the models it may ask for by name: a route it can match serves the model
+    (``RouteInfo.candidates``, what a pinned request is granted from), and a classification
+    that route and consumer admit may reach it."""
     bodies: dict[str | None, bytes] = {}
+    every_class = [*policy.classifications, None]
     for consumer_name in [None, *policy.consumers]:
         consumer = policy.consumers.get(consumer_name) if consumer_name else None
         names: set[str] = set()
@@ -149,10 +138,15 @@ def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
                 and not (route.intents & consumer.intents)
             ):
                 continue
-            for group in route.targets:
-                names.update(group.models)
-            names.update(route.fallback_chain)
-            names.update(e.candidate for e in route.experiments if e.mode == "live")
+            classes: list[str | None] = every_class
+            if route.classifications:
+                classes = [c for c in classes if c in route.classifications]
+            if consumer and consumer.classifications:
+                classes = [c for c in classes if c in consumer.classifications]
+            reachable: set[str] = set()
+            for name in classes:
+                reachable |= policy.allowed_models(name)
+            names.update(route.candidates & reachable)
         data = [
             {"id": n, "object": "model", "created": 0, "owned_by": policy.models[n].provider}
             for n in sorted(names)

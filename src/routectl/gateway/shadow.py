@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import orjson
+from yarl import URL
 
 from routectl.gateway.metrics import GatewayMetrics
+from routectl.gateway.providers import BadClientRequest
+from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Upstream
 
 log = logging.getLogger("routectl.gateway.shadow")
@@ -40,12 +42,12 @@ class ShadowSender:
         on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None = None,
     ) -> bool:
         """Start a shadow copy; False when it was dropped (no free slot or unusable upstream)."""
-        if upstream.problem or self.in_flight >= self.limit:
+        if upstream.adapter is None or upstream.problem or self.in_flight >= self.limit:
             self.metrics.shadow(upstream, "dropped")
             return False
         self.in_flight += 1
-        payload = orjson.dumps({**body, "model": upstream.upstream_model, "stream": False})
-        task = asyncio.create_task(self._run(upstream, payload, request_id, on_usage))
+        body = {**body, "stream": False}
+        task = asyncio.create_task(self._run(upstream, body, request_id, on_usage))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -53,30 +55,33 @@ class ShadowSender:
     async def _run(
         self,
         upstream: Upstream,
-        payload: bytes,
+        body: dict[str, Any],
         request_id: str,
         on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None,
     ) -> None:
         started = time.perf_counter()
-        content = b""
+        assert upstream.adapter is not None
+        usage: dict[str, Any] | None = None
         try:
+            outgoing = await upstream.adapter.prepare(body, upstream.target, stream=False)
             async with self.client.post(
-                upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+                URL(outgoing.url, encoded=True),
+                data=outgoing.data,
+                headers=outgoing.headers,
+                timeout=upstream.timeout,
             ) as response:
-                content = await response.read()
+                raw = await response.read()
             outcome = "ok" if response.status < 400 else f"http {response.status}"
+            if outcome == "ok" and on_usage is not None:
+                usage = upstream.adapter.answer(response.status, raw, upstream.target)[1]
         except TimeoutError:
             outcome = "timeout"
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, BadClientRequest, TokenUnavailable, ValueError) as exc:
             outcome = type(exc).__name__
         finally:
             self.in_flight -= 1
         self.metrics.shadow(upstream, "ok" if outcome == "ok" else "failed")
         if outcome == "ok" and on_usage is not None:  # a shadow's cost: budgets' shadow line
-            try:
-                usage = orjson.loads(content).get("usage")
-            except (orjson.JSONDecodeError, AttributeError):
-                usage = None
             await on_usage(usage if isinstance(usage, dict) else None)
         log.debug(
             "shadow request_id=%s model=%s outcome=%s latency_ms=%.1f",

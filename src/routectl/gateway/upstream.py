@@ -22,25 +22,33 @@ polls each socket's readability; about a third of the samples at 32
 connections), so it gets slower as the pool grows. That is httpx issue 3215;
 the pool fixes proposed upstream were not merged, or merged and reverted.
 
-For each model of ``Decision.chain()`` (primary, then fallbacks): skip it when
-its provider's circuit is open or it is unusable (recorded as an attempt),
-else send. A failure whose trigger is in the route's ``fallback.on`` moves to
-the next model; any other answer, good or bad, goes back to the client as the
-upstream gave it. Streaming requests fail over only until the first body
-chunk has arrived, which is before the client has been sent a byte.
+For each model of ``Decision.chain()`` (primary, then fallbacks) one attempt
+ends in an outcome of the core's failover table (``routectl.core.failover``):
+skipped (unusable, open circuit), rate limited (the model's or provider's
+rpm/tpm in this process, like an upstream 429), or sent through the
+provider's adapter and answered, timed out or unreachable. The core's
+``next_step`` says what follows: the answer goes back to the client as the
+upstream gave it (in OpenAI's shape), the next model is tried, or the chain
+has failed (502). Streaming requests fail over only until the first event
+has arrived, which is before the client has been sent a byte.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
+from routectl.core.failover import Action, Outcome, OutcomeKind, next_step, outcome_of_http
 from routectl.gateway.breaker import Breakers
+from routectl.gateway.limits import Limits
+from routectl.gateway.providers import BadClientRequest
+from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Runtime, Upstream
 
 
@@ -77,6 +85,21 @@ class Attempt:
         }
 
 
+def upstream_error(status: int, content: bytes) -> str:
+    """``upstream answered 500: <the upstream's own message>`` (OpenAI or Anthropic shape)."""
+    try:
+        error = orjson.loads(content).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = f"upstream answered {status}"
+    if isinstance(message, str) and message.startswith(text):
+        return message.strip()[:320]  # an adapter already said it in OpenAI's shape
+    if isinstance(message, str) and message.strip():
+        text += f": {message.strip()[:300]}"
+    return text
+
+
 @dataclass
 class Answer:
     """What goes back to the client; ``upstream`` is None when no upstream answered."""
@@ -87,38 +110,40 @@ class Answer:
     content_type: str
     attempts: list[Attempt] = field(default_factory=list)
     chunks: AsyncGenerator[bytes, None] | None = None  # streaming body, first chunk already read
-
-
-def http_trigger(status: int, content: bytes) -> str | None:
-    """The fallback trigger an HTTP answer fires, if any."""
-    if status == 429:
-        return "429"
-    if status >= 500:
-        return "5xx"
-    if status == 400 and b"context_length_exceeded" in content:
-        return "context-length"
-    return None
+    usage: dict[str, Any] | None = None  # of a complete answer, in OpenAI's terms
 
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
 
 
+async def _raw_chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for chunk in response.content.iter_any():
+        yield chunk
+
+
 async def _stream_from(
-    first: bytes, response: aiohttp.ClientResponse
+    first: bytes, events: AsyncIterator[bytes], response: aiohttp.ClientResponse
 ) -> AsyncGenerator[bytes, None]:
     finished = False
     try:
         if first:
             yield first
-        async for chunk in response.content.iter_any():
-            yield chunk
+        async for event in events:
+            yield event
         finished = True
     finally:
         if finished:
             response.release()  # back to the pool
         else:
             response.close()  # interrupted mid-body: the connection cannot be reused
+
+
+async def _first_event(events: AsyncIterator[bytes]) -> bytes:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return b""
 
 
 async def send_chain(
@@ -130,62 +155,116 @@ async def send_chain(
     stream: bool,
     breakers: Breakers,
     on_failover: Callable[[Upstream, str], None],
+    limits: Limits,
+    tokens: int,
+    arrived: float,
 ) -> Answer:
+    """Try ``chain`` in order; what each attempt's outcome leads to is the core's failover."""
     attempts: list[Attempt] = []
-    for model in chain:
+    index = 0
+    while True:
+        model = chain[index]
         upstream = runtime.upstreams[model]
-        if upstream.problem:
-            attempts.append(Attempt(model, upstream.provider, None, upstream.problem, 0.0))
-            continue
-        if not breakers.allow(upstream.provider):
-            attempts.append(Attempt(model, upstream.provider, None, "circuit open", 0.0))
-            continue
-        body["model"] = upstream.upstream_model
-        payload = orjson.dumps(body)
         started = time.perf_counter()
-        response = None
-        try:
-            response = await client.post(
-                upstream.url, data=payload, headers=upstream.headers, timeout=upstream.timeout
-            )
-            if stream and response.status < 400:
-                first = await response.content.readany()
-                content = b""
-            else:
-                content = await response.read()
-                response.release()
-        except TimeoutError:
-            trigger, status, error = "timeout", None, f"timeout after {upstream.timeout.sock_read}s"
-            if response is not None:
-                response.close()
-        except aiohttp.ClientError as exc:
-            trigger, status, error = "connection-error", None, f"{type(exc).__name__}: {exc}"
-            if response is not None:
-                response.close()
+        outcome, answer = await _attempt(
+            client, runtime, upstream, body, stream, breakers, limits, tokens, arrived
+        )
+        error = outcome.detail
+        if error is None and outcome.status is not None and outcome.status >= 400:
+            error = upstream_error(outcome.status, answer.content if answer else b"")
+        latency = 0.0 if outcome.rule.skipped else _ms(started)  # never sent
+        attempts.append(Attempt(model, upstream.provider, outcome.status, error, latency))
+        step = next_step(chain, triggers, index, outcome)
+        if step.action is Action.answer:
+            assert answer is not None
+            answer.attempts = attempts
+            return answer
+        if answer is not None and answer.chunks is not None:
+            await answer.chunks.aclose()
+        if step.action is Action.fail:
+            return Answer(None, 502, b"", "application/json", attempts)
+        if step.trigger is not None:
+            on_failover(upstream, step.trigger)
+        assert step.index is not None
+        index = step.index
+
+
+async def _attempt(
+    client: aiohttp.ClientSession,
+    runtime: Runtime,
+    upstream: Upstream,
+    body: dict[str, Any],
+    stream: bool,
+    breakers: Breakers,
+    limits: Limits,
+    tokens: int,
+    arrived: float,
+) -> tuple[Outcome, Answer | None]:
+    """One model of the chain: its outcome, and the answer the client would get from it."""
+    adapter = upstream.adapter
+    if adapter is None:
+        return Outcome(upstream.problem_kind, detail=upstream.problem), None
+    if not breakers.allow(upstream.provider):
+        return Outcome(OutcomeKind.circuit_open, detail="circuit open"), None
+    limited = await limits.admit_model(runtime.policy, upstream.model, tokens, arrived)
+    if limited is not None:  # like an upstream's 429, without asking it (not its fault)
+        content = error_body(limited, "rate_limit_error")
+        return Outcome(OutcomeKind.rate_limited, 429, limited), Answer(
+            upstream, 429, content, "application/json"
+        )
+    try:
+        outgoing = await adapter.prepare(body, upstream.target, stream)
+    except (BadClientRequest, TypeError, ValueError, AttributeError, KeyError) as exc:
+        # This protocol cannot say what the client asked (or the body's shape is off).
+        if not isinstance(exc, BadClientRequest):
+            exc = BadClientRequest(f"cannot translate the request ({type(exc).__name__}: {exc})")
+        content = error_body(f"{upstream.provider}: {exc}", "invalid_request_error")
+        return Outcome(OutcomeKind.answered, 400, str(exc)), Answer(
+            upstream, 400, content, "application/json"
+        )
+    except TokenUnavailable as exc:
+        return Outcome(OutcomeKind.missing_credential, detail=str(exc)), None
+    response = None
+    try:
+        response = await client.post(
+            URL(outgoing.url, encoded=True),
+            data=outgoing.data,
+            headers=outgoing.headers,
+            timeout=upstream.timeout,
+        )
+        if stream and response.status < 400:
+            events = adapter.stream(_raw_chunks(response), upstream.target)
+            first = await _first_event(events)
+            content, usage = b"", None
         else:
-            status = response.status
-            trigger = http_trigger(status, content)
-            error = None if status < 400 else f"upstream answered {status}"
-            if trigger is None:
-                breakers.record(upstream.provider, ok=status < 500)
-                attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
-                content_type = response.headers.get("content-type", "application/json")
-                if stream and status < 400:
-                    return Answer(
-                        upstream,
-                        status,
-                        b"",
-                        content_type,
-                        attempts,
-                        _stream_from(first, response),
-                    )
-                return Answer(upstream, status, content, content_type, attempts)
-        if trigger != "context-length":  # the request's fault, not the provider's
-            breakers.record(upstream.provider, ok=False)
-        attempts.append(Attempt(model, upstream.provider, status, error, _ms(started)))
-        if trigger not in triggers:
-            if status is not None:  # not a failover case: the client gets the upstream's answer
-                return Answer(upstream, status, content, "application/json", attempts)
-            break
-        on_failover(upstream, trigger)
-    return Answer(None, 502, b"", "application/json", attempts)
+            content, usage = adapter.answer(response.status, await response.read(), upstream.target)
+            response.release()
+    except TimeoutError:
+        if response is not None:
+            response.close()
+        breakers.record(upstream.provider, ok=False)
+        detail = f"timeout after {upstream.timeout.sock_read}s"
+        return Outcome(OutcomeKind.timeout, detail=detail), None
+    except aiohttp.ClientError as exc:
+        if response is not None:
+            response.close()
+        breakers.record(upstream.provider, ok=False)
+        detail = f"{type(exc).__name__}: {exc}"
+        return Outcome(OutcomeKind.connection_error, detail=detail), None
+    outcome = outcome_of_http(response.status, content)
+    if outcome.kind is OutcomeKind.answered:
+        breakers.record(upstream.provider, ok=True)
+    elif outcome.rule.provider_fault:
+        breakers.record(upstream.provider, ok=False)
+    if stream and response.status < 400:
+        chunks = _stream_from(first, events, response)
+        return outcome, Answer(
+            upstream, response.status, b"", adapter.stream_content_type, [], chunks
+        )
+    answer = Answer(upstream, response.status, content, "application/json")
+    answer.usage = usage
+    return outcome, answer
+
+
+def error_body(message: str, type_: str) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "code": None}})

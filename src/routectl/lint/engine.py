@@ -64,10 +64,13 @@ def lint_loaded(result: LoadResult, config: LintConfig | None = None) -> LintRep
     rules = all_rules()
     findings = [_from_load_error(e, rules, config) for e in load_errors]
     unvalidated = list(result.unvalidated)
-    ctx = LintContext(result.documents, broken_documents(r for _, r in unvalidated), unvalidated)
+    broken = broken_documents(r for _, r in unvalidated) | result.unparsed
+    ctx = LintContext(result.documents, broken, unvalidated)
     for rule in rules.values():
         if rule.from_loader or rule.code in config.disabled:
             continue
+        if rule.whole_policy and (broken or load_errors):
+            continue  # what is missing may be in a document that did not load
         findings.extend(_run(rule, ctx, config, report))
     lines: dict[str, tuple[str, ...]] = {}
     report.findings = sorted_findings(

@@ -29,7 +29,9 @@ HEADER = re.compile(
     r"^(?P<code>R[CT]\d{3}) (?P<name>[a-z0-9-]+) \((?P<severity>\w+)\): (?P<summary>.+)$"
 )
 EXAMPLE = re.compile(r"^(?P<label>Passing|Failing):\s*\n\s*```yaml\n(?P<body>.*?)```", re.S | re.M)
-DOCS_URL = "https://routectl.dev/docs/rules/{code}"
+# Rule documentation ships with routectl (`routectl rules CODE`) and in the repository
+# (docs/rules.md, generated from these docstrings); there is no documentation site.
+DOCS_PAGE = "docs/rules.md"
 
 Check = Callable[[Any, Any], Iterator[Problem]]
 
@@ -44,10 +46,18 @@ class Rule:
     check: Check | None  # None: the loader reports this code
     options: type[BaseModel] | None
     module: str
+    # The rule concludes from what is absent (no model serves X, nothing uses Y): it does
+    # not run while some document failed to load, which may hold what looks missing.
+    whole_policy: bool = False
 
     @property
-    def help_uri(self) -> str:
-        return DOCS_URL.format(code=self.code)
+    def help_command(self) -> str:
+        return f"routectl rules {self.code}"
+
+    @property
+    def help_page(self) -> str:
+        """Where the rule is documented in the repository (a relative link)."""
+        return f"{DOCS_PAGE}#{self.code.lower()}-{self.name}"
 
     @property
     def from_loader(self) -> bool:
@@ -73,6 +83,7 @@ def rule_from_module(module: ModuleType) -> Rule:
         check=getattr(module, "check", None),
         options=getattr(module, "Options", None),
         module=module.__name__,
+        whole_policy=bool(getattr(module, "WHOLE_POLICY", False)),
     )
 
 
@@ -98,3 +109,24 @@ def find_rule(code_or_name: str) -> Rule | None:
     if wanted.upper() in rules:
         return rules[wanted.upper()]
     return next((r for r in rules.values() if r.name == wanted.lower()), None)
+
+
+def rules_markdown() -> str:
+    """docs/rules.md: every rule's documentation, as ``routectl rules CODE`` shows it."""
+    lines = [
+        "# Lint rules",
+        "",
+        "Generated from the rules' docstrings (`routectl rules --format markdown > "
+        "docs/rules.md`); `routectl rules CODE` shows the same text.",
+        "",
+        "| code | name | severity | checks |",
+        "| --- | --- | --- | --- |",
+    ]
+    rules = list(all_rules().values())
+    for r in rules:
+        anchor = r.help_page.partition("#")[2]
+        lines.append(f"| [{r.code}](#{anchor}) | {r.name} | {r.severity.value} | {r.summary} |")
+    for r in rules:
+        lines += ["", f"## {r.code} {r.name}", "", f"*{r.severity.value}*: {r.summary}", ""]
+        lines.append(r.description)
+    return "\n".join(lines) + "\n"

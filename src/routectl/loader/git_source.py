@@ -14,10 +14,11 @@ from pathlib import Path
 import git
 
 from routectl.loader.yaml_source import (
+    IGNORE_FILE,
     MANIFEST_SUFFIXES,
-    LoadError,
     LoadResult,
-    Location,
+    ignore_patterns,
+    ignored,
     load_blobs,
     load_paths,
 )
@@ -65,11 +66,17 @@ def load_at_revision(path: str | Path, ref: str) -> tuple[LoadResult, PolicyRef]
     if node.type == "blob":
         blobs.append((f"{path}@{ref}", node.data_stream.read()))
     else:
+        try:
+            patterns = ignore_patterns((node / IGNORE_FILE).data_stream.read().decode("utf-8"))
+        except (KeyError, UnicodeDecodeError):
+            patterns = []
         for item in node.traverse():
             if item.type != "blob" or not item.path.endswith(MANIFEST_SUFFIXES):
                 continue
             rel = Path(item.path).relative_to(relative) if relative not in ("", ".") else item.path
             if any(part.startswith(".") for part in Path(rel).parts):
+                continue
+            if ignored(Path(rel).as_posix(), patterns):
                 continue
             blobs.append((f"{display_root / rel}@{ref}", item.data_stream.read()))
     blobs.sort()
@@ -92,7 +99,5 @@ def load_ref_or_path(spec: str, policy_path: str | Path) -> tuple[LoadResult, Po
     try:
         return load_at_revision(policy_path, spec)
     except GitSourceError as exc:
-        result = LoadResult(
-            errors=[LoadError(Location(spec, 1, 1), f"{exc}", "pass a directory or a git ref")]
-        )
-        return result, PolicyRef(spec, None)
+        # Not a file location: the error is about the argument, so it names no line.
+        raise GitSourceError(f"{exc} (and no directory {spec} exists)") from None

@@ -15,6 +15,8 @@ stays a string, ``010`` is ten), not YAML 1.1.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +28,13 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from routectl.core.manifest import API_VERSION, KINDS, parse_document
+from routectl.core.manifest import (
+    API_VERSION,
+    DEPRECATED_KEYS,
+    KINDS,
+    fields_at,
+    parse_document,
+)
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
@@ -93,6 +101,9 @@ class LoadResult:
     # Parsed documents that failed validation, as (file, YAML): not part of the
     # policy, but lint still scans them (a secret in a broken document is in Git).
     unvalidated: list[tuple[str, Any]] = field(default_factory=list)
+    # (kind, name) read by pattern from files that are not valid YAML: not part of the
+    # policy either, but references to them are not "unknown" (one mistake, one error).
+    unparsed: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -141,6 +152,42 @@ def _own_position(node: Any) -> tuple[int, int]:
     return getattr(node, "pos", (1, 1))
 
 
+# A policy directory may hold YAML that is not a manifest (a docker-compose.yaml, CI
+# config): patterns in this file, one per line, leave such files out of every command.
+IGNORE_FILE = ".routectlignore"
+
+
+def ignore_patterns(text: str) -> list[str]:
+    """The patterns of a .routectlignore file: one per line, # comments, blank lines skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: Sequence[str]) -> bool:
+    """Does a path (relative to the policy directory, with /) match a .routectlignore pattern?
+
+    A pattern with no slash matches a file or directory name at any depth; one with a
+    slash matches from the policy directory; ``*`` and ``?`` are shell wildcards.
+    """
+    parts = relative.split("/")
+    for pattern in patterns:
+        anchored = pattern.strip("/")
+        if "/" in pattern.rstrip("/"):
+            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+            if any(fnmatch.fnmatchcase(p, anchored) for p in prefixes):
+                return True
+        elif any(fnmatch.fnmatchcase(part, anchored) for part in parts):
+            return True
+    return False
+
+
+def _ignore_file(directory: Path) -> list[str]:
+    try:
+        return ignore_patterns((directory / IGNORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[LoadError]]:
     """Expand directories into their manifest files, sorted for a stable order."""
     files: list[Path] = []
@@ -148,11 +195,15 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            patterns = _ignore_file(path)
             files.extend(
                 sorted(
                     p
                     for p in path.rglob("*")
-                    if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not _hidden(p, path)
+                    if p.suffix in MANIFEST_SUFFIXES
+                    and p.is_file()
+                    and not _hidden(p, path)
+                    and not ignored(p.relative_to(path).as_posix(), patterns)
                 )
             )
         elif path.is_file():
@@ -206,6 +257,7 @@ def _merge(into: LoadResult, part: LoadResult) -> None:
     into.errors.extend(part.errors)
     into.files.extend(part.files)
     into.unvalidated.extend(part.unvalidated)
+    into.unparsed |= part.unparsed
 
 
 def _too_large(name: str, size: int) -> LoadError:
@@ -243,7 +295,23 @@ def load_bytes(name: str, data: bytes) -> LoadResult:
             result.documents.append(source)
         else:
             result.unvalidated.append((name, raw))
+    if any(e.code == "RC005" for e in result.errors):
+        result.unparsed = salvage_names(text)
     return result
+
+
+_KIND_LINE = re.compile(r"^kind:\s*[\"']?([A-Za-z]+)", re.M)
+_NAME_LINE = re.compile(r"^metadata:.*?\bname:\s*[\"']?([a-z0-9][a-z0-9._-]*)", re.M | re.S)
+
+
+def salvage_names(text: str) -> set[tuple[str, str]]:
+    """(kind, name) of each document of a file that does not parse, read line by line."""
+    out: set[tuple[str, str]] = set()
+    for chunk in re.split(r"^---.*$", text, flags=re.M):
+        kind, name = _KIND_LINE.search(chunk), _NAME_LINE.search(chunk.replace("\t", "  "))
+        if kind and name:
+            out.add((kind.group(1), name.group(1)))
+    return out
 
 
 _CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -487,7 +555,7 @@ def _validate(name: str, index: int, raw: Any, errors: list[LoadError]) -> Sourc
         errors.append(
             LoadError(
                 Location(name, line, col),
-                f"apiVersion must be {API_VERSION!r}, got {raw.get('apiVersion')!r}",
+                f"apiVersion must be {API_VERSION!r}, got {_written(raw, 'apiVersion')}",
                 f"set 'apiVersion: {API_VERSION}'",
                 code="RC006",
             )
@@ -498,8 +566,12 @@ def _validate(name: str, index: int, raw: Any, errors: list[LoadError]) -> Sourc
         errors.append(
             LoadError(
                 Location(name, line, col),
-                f"unknown kind {kind!r}",
-                f"use one of: {', '.join(KINDS)}",
+                f"unknown kind {kind!r}"
+                if isinstance(kind, str)
+                else f"kind is {_yaml_type(kind)}",
+                " ".join(
+                    filter(None, [_did_you_mean(kind, KINDS), f"use one of: {', '.join(KINDS)}"])
+                ),
                 code="RC006",
             )
         )
@@ -511,6 +583,14 @@ def _validate(name: str, index: int, raw: Any, errors: list[LoadError]) -> Sourc
             errors.append(_validation_error(name, raw, err))
         return None
     return SourceDocument(name, index, doc, raw)
+
+
+def _written(raw: YamlMap, key: str) -> str:
+    """What the document has at ``key``, as its author would say it (never a Python repr)."""
+    if key not in raw:
+        return "nothing"
+    value = raw[key]
+    return f"'{value}'" if isinstance(value, str) else _yaml_type(value)
 
 
 def _yaml_type(value: Any) -> str:
@@ -539,10 +619,42 @@ def _secret_field(loc: list[Any]) -> bool:
     return "credentials" in loc or "apiKey" in loc
 
 
+def _did_you_mean(word: Any, choices: Sequence[str]) -> str | None:
+    """'did you mean X?' for a misspelt field or kind, or None when nothing is close."""
+    if not isinstance(word, str):
+        return None
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"did you mean {lowered[close[0]]!r}?" if close else None
+
+
+def _as_written(raw: YamlMap, loc: list[Any]) -> list[Any]:
+    """``loc`` with each key as the YAML has it: a deprecated name where the file uses one."""
+    out: list[Any] = []
+    current: Any = raw
+    for part in loc:
+        if isinstance(current, YamlMap) and part not in current:
+            old = DEPRECATED_KEYS.get(part) if isinstance(part, str) else None
+            if old is not None and old in current:
+                part = old
+        out.append(part)
+        current = (
+            current.get(part)
+            if isinstance(current, dict)
+            else (
+                current[part]
+                if isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+                else None
+            )
+        )
+    return out
+
+
 def _validation_error(name: str, raw: YamlMap, err: dict[str, Any]) -> LoadError:
     loc = list(err["loc"])
     if loc and loc[0] == raw.get("kind"):
         loc = loc[1:]  # the discriminator tag pydantic puts first
+    loc = _as_written(raw, loc)
     line, col = position(raw, loc)
     field_path = ".".join(str(p) for p in loc) or "document"
     kind = err["type"]
@@ -550,7 +662,12 @@ def _validation_error(name: str, raw: YamlMap, err: dict[str, Any]) -> LoadError
     hint = None
     if kind == "extra_forbidden":
         message = f"unknown field {loc[-1]!r}"
-        hint = f"remove it, or check its spelling against 'routectl schema' ({raw.get('kind')})"
+        allowed = fields_at(raw.get("kind"), [p for p in loc[:-1]]) or []
+        hint = _did_you_mean(loc[-1], allowed) or (
+            f"remove it; allowed here: {', '.join(allowed)} (routectl schema describes them)"
+            if allowed
+            else f"remove it, or check its spelling against 'routectl schema' ({raw.get('kind')})"
+        )
     elif kind == "missing":
         message = f"missing required field {loc[-1]!r}"
         hint = "add it"

@@ -28,7 +28,13 @@ def default_author() -> str:
 
 def summary_line(plan: PlanDoc) -> str:
     s = plan.summary
-    return f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
+    line = f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy"
+    foreign = len(plan.foreign)
+    if foreign:
+        line += f"; {foreign} skipped: owned by another policy, so the gateway stays out of sync"
+    if s.skipped - foreign:
+        line += f"; {s.skipped - foreign} left alone as asked (protected, --no-delete)"
+    return line + "."
 
 
 def changeset(plan: PlanDoc, author: str) -> dict[str, Any]:

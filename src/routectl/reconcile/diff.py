@@ -49,6 +49,7 @@ class Skipped:
     address: str
     wanted: Action
     reason: str
+    foreign: bool = False  # another owner's (or no one's): the gateway stays out of sync
 
 
 _MISSING = object()
@@ -76,7 +77,7 @@ def compute_changes(
         if before_body == after_body:
             continue
         if current.resource.owner != owner:
-            skipped.append(Skipped(addr, "update", _foreign(current)))
+            skipped.append(Skipped(addr, "update", _foreign(current), foreign=True))
             continue
         sensitive = secret_paths_of(resource) | secret_paths_of(current.resource)
         fields, unchanged = field_changes(before_body, after_body, sensitive)

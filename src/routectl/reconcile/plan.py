@@ -60,6 +60,7 @@ class SkippedDoc(_Doc):
     address: str
     action: Literal["create", "update", "delete"]
     reason: str
+    foreign: bool = False  # owned by another policy: the gateway does not match the manifests
 
 
 class SourceDoc(_Doc):
@@ -99,6 +100,15 @@ class PlanDoc(_Doc):
     @property
     def has_changes(self) -> bool:
         return bool(self.resource_changes)
+
+    @property
+    def foreign(self) -> list[SkippedDoc]:
+        """Skipped because another owner manages them: applying leaves them out of sync."""
+        return [s for s in self.skipped if s.foreign]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.resource_changes and not self.foreign
 
     def document(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -159,7 +169,10 @@ def build_plan(
             )
             for c in changes
         ],
-        skipped=[SkippedDoc(address=s.address, action=s.wanted, reason=s.reason) for s in skipped],
+        skipped=[
+            SkippedDoc(address=s.address, action=s.wanted, reason=s.reason, foreign=s.foreign)
+            for s in skipped
+        ],
     )
     return plan.model_copy(update={"plan_hash": _hash(plan)})
 

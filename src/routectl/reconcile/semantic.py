@@ -98,7 +98,8 @@ def _scalar(label: str, old: Any, new: Any, fmt: Callable[[Any], str] = str) -> 
 
 
 def _chain(names: list[str]) -> str:
-    return " → ".join(names) if names else "(none)"
+    # A list, not "a → b": in a diff the only arrow is the change (before -> after).
+    return f"[{', '.join(names)}]" if names else "(none)"
 
 
 def _target_key(target: Spec) -> str:
@@ -147,7 +148,9 @@ def _route(old: Spec, new: Spec) -> tuple[list[str], set[str]]:
         lines += _scalar("targets", old_t, new_t, _chain)
     old_fb, new_fb = old.get("fallback") or {}, new.get("fallback") or {}
     lines += _scalar("fallback chain", old_fb.get("chain") or [], new_fb.get("chain") or [], _chain)
-    lines += _set_delta("fallback trigger", old_fb.get("on") or [], new_fb.get("on") or [])
+    lines += _set_delta(
+        "fallback trigger", old_fb.get("triggers") or [], new_fb.get("triggers") or []
+    )
     old_m, new_m = old.get("match") or {}, new.get("match") or {}
     for key in sorted(set(old_m) | set(new_m)):
         if isinstance(new_m.get(key, []), list):

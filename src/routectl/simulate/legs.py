@@ -28,7 +28,7 @@ class Leg:
     steps: tuple[str, ...]  # models to try, in order; empty: the leg fails
     kind_if_exhausted: str  # "unroutable" (policy) | "outage" | "rate_limited"
     reason_if_exhausted: str
-    triggers: frozenset[str]  # the route's fallback.on
+    triggers: frozenset[str]  # the route's fallback.triggers
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,10 @@ def legs(
     if experiment is not None:
         arms.append((experiment, experiment.fraction))
     if drawn is not None:
-        arms = [(arm, 1.0 if _is_drawn(arm, drawn) else 0.0) for arm, _ in arms]
+        # One arm takes the request: two arms may look alike (a model target and a tier
+        # target whose cheapest member is that model), and counting both doubled it.
+        first = next((i for i, (arm, _) in enumerate(arms) if _is_drawn(arm, drawn)), None)
+        arms = [(arm, 1.0 if i == first else 0.0) for i, (arm, _) in enumerate(arms)]
     out: list[Leg] = []
     shadows: list[ShadowLeg] = []
     for arm, weight in arms:

@@ -14,6 +14,8 @@ from typing import Any
 
 MARKDOWN_LIMIT = 60_000
 _ROW_LIMITS = (25, 10, 5, 2, 0)
+TEXT_REASONS = 10  # unroutable reasons listed in the text report; the rest are summed
+JSON_DIGITS = 10  # significant digits of a float in JSON: no 440.95000000000005
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -21,8 +23,13 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    """JSON-ready: no NaN/inf, whole floats as integers, no binary float noise."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return float(f"{value:.{JSON_DIGITS}g}")
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -34,14 +41,15 @@ def _finite(value: Any) -> Any:
 
 
 def count_fmt(value: float) -> str:
-    rounded = round(value)
-    if abs(value - rounded) < 0.005:
-        return f"{rounded:,}"
-    return f"{value:,.1f}"
+    """Requests as whole numbers: a weighted split's expected 8,377.6 shows as 8,378.
+
+    The exact expected counts are in the JSON report (``fractional_counts`` says why).
+    """
+    return f"{round(value):,}"
 
 
 def count_signed(value: float) -> str:
-    return ("+" if value > 0.005 else "") + count_fmt(value)
+    return ("+" if round(value) > 0 else "") + count_fmt(value)
 
 
 def usd(value: float) -> str:
@@ -118,6 +126,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     source = files("routectl.simulate").joinpath("templates/report.md.j2").read_text("utf-8")
     template = env.from_string(source)
     deltas = {d["model"]: d["cost_delta"] for d in report.get("delta", {}).get("by_model", [])}
+    moving = [e for e in report.get("shift", []) if e["from"] != e["to"]]
+    staying = sum(e["requests"] for e in report.get("shift", []) if e["from"] == e["to"])
     text = ""
     for limit in _ROW_LIMITS:
         text = template.render(
@@ -127,7 +137,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             bars=_bars(report, min(limit, 8)) if "base" in report else [],
             models=_cut(report["by_model"], limit, ("requests", "share", "cost")),
             deltas=deltas,
-            shift=_cut(report.get("shift", []), limit, ("requests",)) if "base" in report else None,
+            shift=_cut(moving, limit, ("requests",)) if "base" in report else None,
+            staying=staying,
             reasons=_cut(report["unroutable"]["reasons"], limit, ("requests",)),
             files=_cut(report["traffic"]["files"], limit, ("requests",)),
             experiments=_cut(report["experiments"], limit, ("requests",)),
@@ -179,6 +190,9 @@ def print_text(report: dict[str, Any], console: Any) -> None:
         f"[bold]{count_fmt(report['requests'])} requests[/] replayed "
         f"({report['traffic']['groups_planned']:,} distinct routing groups planned)"
     )
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning: {escape(warning['message'])}[/]")
+        console.print(f"[dim]  fix: {escape(warning['fix'])}[/]")
     if report["traffic"]["skipped"]:
         console.print(f"[yellow]{report['traffic']['skipped']} bad line(s) skipped[/]")
         for error in report["traffic"]["errors"][:5]:
@@ -226,32 +240,7 @@ def print_text(report: dict[str, Any], console: Any) -> None:
     if scenario:
         console.print(f"scenario: {escape(scenario)}")
 
-    models = Table(title="by model (head)", title_justify="left")
-    for name in (
-        "model",
-        "provider",
-        "jurisdiction",
-        "tier",
-        "requests",
-        "share",
-        "cost",
-        "latency",
-    ):
-        models.add_column(
-            name, justify="right" if name in ("requests", "share", "cost", "latency") else "left"
-        )
-    for m in report["by_model"]:
-        models.add_row(
-            m["model"],
-            m["provider"],
-            m["jurisdiction"],
-            m["tier"] or "",
-            count_fmt(m["requests"]),
-            share(m["share"]),
-            usd(m["cost"]),
-            f"{m['latency_ms']:.0f} ms" if m["latency_ms"] is not None else "",
-        )
-    console.print(models)
+    console.print(_models_table(report, escape) if has_base else _head_models_table(report))
     for key in ("intent", "route"):
         table = Table(title=f"by {key} (head)", title_justify="left")
         for name in (key, "requests", "share", "cost"):
@@ -265,19 +254,36 @@ def print_text(report: dict[str, Any], console: Any) -> None:
             )
         console.print(table)
     if has_base and report["shift"]:
-        table = Table(title="shift (base → head)", title_justify="left")
-        for name in ("from", "to", "requests"):
-            table.add_column(name, justify="right" if name == "requests" else "left")
-        for entry in report["shift"]:
-            table.add_row(entry["from"], entry["to"], count_fmt(entry["requests"]))
-        console.print(table)
-    if report["unroutable"]["reasons"]:
+        moving = [e for e in report["shift"] if e["from"] != e["to"]]
+        staying = sum(e["requests"] for e in report["shift"] if e["from"] == e["to"])
+        console.print(
+            f"shift: {count_fmt(report['shifted']['requests'])} requests change model, "
+            f"{count_fmt(staying)} keep theirs"
+        )
+        if moving:
+            table = Table(
+                title="shift (base → head): requests that change model", title_justify="left"
+            )
+            for name in ("from", "to", "requests"):
+                table.add_column(name, justify="right" if name == "requests" else "left")
+            for entry in moving:
+                table.add_row(entry["from"], entry["to"], count_fmt(entry["requests"]))
+            console.print(table)
+    reasons = report["unroutable"]["reasons"]
+    if reasons:
         table = Table(title="unroutable (head)", title_justify="left")
         table.add_column("kind")
         table.add_column("reason")
         table.add_column("requests", justify="right")
-        for entry in report["unroutable"]["reasons"]:
+        for entry in reasons[:TEXT_REASONS]:
             table.add_row(entry["kind"], escape(entry["reason"]), count_fmt(entry["requests"]))
+        rest = reasons[TEXT_REASONS:]
+        if rest:
+            table.add_row(
+                "",
+                f"… {len(rest):,} more reasons (--format json lists them all)",
+                count_fmt(sum(e["requests"] for e in rest)),
+            )
         console.print(table)
     if report.get("budgets", {}).get("consumers"):
         table = Table(title="budgets (head)", title_justify="left")
@@ -328,3 +334,65 @@ def print_text(report: dict[str, Any], console: Any) -> None:
         else:
             detail = f"{count_fmt(gate['value'])} unroutable"
         console.print(f"{mark} {gate['gate']}: {detail}")
+
+
+def _head_models_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    models = Table(title="by model (head)", title_justify="left")
+    for name in (
+        "model",
+        "provider",
+        "jurisdiction",
+        "tier",
+        "requests",
+        "share",
+        "cost",
+        "latency",
+    ):
+        models.add_column(
+            name, justify="right" if name in ("requests", "share", "cost", "latency") else "left"
+        )
+    for m in report["by_model"]:
+        models.add_row(
+            m["model"],
+            m["provider"],
+            m["jurisdiction"],
+            m["tier"] or "",
+            count_fmt(m["requests"]),
+            share(m["share"]),
+            usd(m["cost"]),
+            f"{m['latency_ms']:.0f} ms" if m["latency_ms"] is not None else "",
+        )
+    return models
+
+
+def _models_table(report: dict[str, Any], escape: Any) -> Any:
+    """With a base: each model's requests and cost on both sides, and the change."""
+    from rich.table import Table
+
+    base = {m["model"]: m for m in report["base"]["by_model"]}
+    head = {m["model"]: m for m in report["by_model"]}
+    names = [m["model"] for m in report["by_model"]] + [n for n in base if n not in head]
+    table = Table(title="by model (base → head)", title_justify="left")
+    for name in ("model", "provider", "jurisdiction", "requests base", "head", "Δ",
+                 "cost base", "head", "Δ"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("model", "provider", "jurisdiction")
+                         else "right")  # fmt: skip
+    for name in names:
+        b, h = base.get(name), head.get(name)
+        info = h or b
+        b_n, h_n = (b or {}).get("requests", 0.0), (h or {}).get("requests", 0.0)
+        b_c, h_c = (b or {}).get("cost", 0.0), (h or {}).get("cost", 0.0)
+        table.add_row(
+            escape(name),
+            info["provider"],
+            info["jurisdiction"],
+            count_fmt(b_n),
+            count_fmt(h_n),
+            count_signed(h_n - b_n),
+            usd(b_c),
+            usd(h_c),
+            usd_signed(h_c - b_c),
+        )
+    return table

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import whatif
+from routectl.simulate import hints, whatif
 from routectl.simulate.budgets import SpendError, read_spend
 from routectl.simulate.engine import BadTraffic, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
@@ -83,7 +83,9 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         "price_changes": {name: f"x{factor:g}" for name, factor in prices.items()},
     }
     gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
-    return build(result, policies, sources, scenario, gates)
+    report = build(result, policies, sources, scenario, gates)
+    report["warnings"] = hints.warnings(report, files)
+    return report
 
 
 def _prices(loaded: Any) -> dict[str, str | None]:

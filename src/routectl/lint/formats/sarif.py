@@ -59,7 +59,6 @@ def render(report: LintReport, config: LintConfig | None = None) -> str:
             "shortDescription": {"text": rule.summary},
             "fullDescription": {"text": rule.description.split("\n\n")[0].replace("\n", " ")},
             "help": {"text": rule.description, "markdown": rule.description},
-            "helpUri": rule.help_uri,
             "defaultConfiguration": {
                 "level": LEVEL[config.severity_of(rule)],
                 "enabled": rule.code not in config.disabled,

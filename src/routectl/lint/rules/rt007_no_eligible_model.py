@@ -95,6 +95,8 @@ from routectl.core.policy import IntentInfo, ModelInfo, Policy, RouteInfo
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
+WHOLE_POLICY = True  # concludes from absence: silent while a document failed to load
+
 
 def _serves(
     policy: Policy,

@@ -43,6 +43,8 @@ from collections.abc import Iterator
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
+WHOLE_POLICY = True  # concludes from absence: silent while a document failed to load
+
 
 def check(ctx: LintContext, options: None) -> Iterator[Problem]:
     intents = ctx.of_kind("Intent")

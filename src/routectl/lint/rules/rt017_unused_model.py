@@ -61,6 +61,8 @@ from collections.abc import Iterator
 from routectl.lint.context import LintContext
 from routectl.lint.findings import Problem
 
+WHOLE_POLICY = True  # concludes from absence: silent while a document failed to load
+
 
 def check(ctx: LintContext, options: None) -> Iterator[Problem]:
     used: set[str] = set()

@@ -25,3 +25,30 @@ def field_text(change: FieldChangeDoc) -> str:
     ):
         return f"{change.path}: {SENSITIVE_CHANGED}"
     return f"{change.path}: {value_text(change.before)} -> {value_text(change.after)}"
+
+
+def created_fields(after: dict[str, Any] | None) -> list[str]:
+    """The fields a new resource will have, ``path = value``, as Terraform shows a create.
+
+    Empty values (null, {}, []) are left out; lists of plain values stay on one line.
+    """
+    lines: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if value is None or value == {} or value == []:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        else:
+            lines.append(f"{prefix} = {value_text(value)}")
+
+    if after:
+        walk("", after.get("spec"))
+        if after.get("protected"):
+            lines.append("protected = true")
+        walk("labels", after.get("labels"))
+    return lines

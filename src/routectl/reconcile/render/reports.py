@@ -9,7 +9,7 @@ from rich.text import Text
 
 from routectl.reconcile.drift import Drift
 from routectl.reconcile.plan import FieldChangeDoc
-from routectl.reconcile.render import field_text
+from routectl.reconcile.render import field_text, value_text
 from routectl.reconcile.semantic import SemanticChange
 
 DRIFT_VERB = {
@@ -32,17 +32,62 @@ def _drift_line(d: Drift) -> str:
     return line
 
 
+def drift_markdown(drifts: list[Drift], revision: int, gateway: str) -> str:
+    from routectl.report.markdown import render
+
+    rows = [
+        {
+            "address": d.address,
+            "verb": DRIFT_VERB[d.kind][1],
+            "detail": d.detail,
+            "who": d.who,
+            "when": d.when,
+            "revision": d.revision,
+        }
+        for d in drifts
+    ]
+    fields = [
+        {
+            "address": d.address,
+            "path": f.path,
+            "git": "(sensitive)" if f.sensitive else value_text(f.before),
+            "live": "(sensitive)" if f.sensitive else value_text(f.after),
+        }
+        for d in drifts
+        for f in d.fields
+    ]
+    outside = sum(d.outside for d in drifts)
+    return render(
+        "drift.md.j2",
+        drifts=rows,
+        fields=fields,
+        gateway=gateway,
+        revision=revision,
+        outside=outside,
+    ).rstrip("\n")
+
+
+def semantic_markdown(changes: list[SemanticChange], base: str, head: str) -> str:
+    from routectl.report.markdown import render
+
+    counts = {s: sum(c.status == s for c in changes) for s in ("added", "removed", "changed")}
+    rows = [{"status": c.status, "subject": c.subject, "lines": c.lines} for c in changes]
+    return render("diff.md.j2", changes=rows, counts=counts, base=base, head=head).rstrip("\n")
+
+
 def print_drift(
     drifts: list[Drift], revision: int, gateway: str, console: Console, markdown: bool
 ) -> None:
+    if markdown:
+        console.print(Text(drift_markdown(drifts, revision, gateway)))
+        return
     if not drifts:
         console.print(
             Text(f"In sync: gateway {gateway} (revision {revision}) matches the manifests.")
         )
         return
-    bullet = "- " if markdown else ""
     for d in drifts:
-        console.print(Text(bullet + _drift_line(d)))
+        console.print(Text(_drift_line(d)))
         for f in d.fields:
             doc = FieldChangeDoc(path=f.path, before=f.before, after=f.after, sensitive=f.sensitive)
             console.print(Text(f"    {field_text(doc)}  (git -> live)"))
@@ -84,15 +129,15 @@ def print_semantic(
     changes: list[SemanticChange], base: str, head: str, console: Console, markdown: bool
 ) -> None:
     if markdown:
-        console.print(Text(f"### routectl diff: `{base}` → `{head}`\n"))
+        console.print(Text(semantic_markdown(changes, base, head)))
+        return
     if not changes:
         console.print(Text("No differences in meaning between the two versions."))
         return
     symbol = {"added": "+", "removed": "-", "changed": "~"}
     for c in changes:
         for line in c.lines:
-            prefix = "- " if markdown else ""
-            console.print(Text(f"{prefix}{symbol[c.status]} {c.subject}: {line}"))
+            console.print(Text(f"{symbol[c.status]} {c.subject}: {line}"))
     counts = {s: sum(c.status == s for c in changes) for s in ("added", "removed", "changed")}
     console.print(
         Text(

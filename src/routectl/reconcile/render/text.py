@@ -7,7 +7,7 @@ from rich.text import Text
 
 from routectl.reconcile.apply import summary_line
 from routectl.reconcile.plan import PlanDoc
-from routectl.reconcile.render import field_text
+from routectl.reconcile.render import created_fields, field_text
 
 SYMBOL = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 
@@ -26,12 +26,15 @@ def print_plan(plan: PlanDoc, console: Console) -> None:
         console.print(line)
         for field in change.changed_fields:
             console.print(Text(f"      {field_text(field)}"))
+        if change.action == "create":
+            for line in created_fields(change.after):
+                console.print(Text(f"      {line}", style="green"))
     for skip in plan.skipped:
         console.print(Text(f"  ! {skip.address}: {skip.action} skipped: {skip.reason}", "magenta"))
     if plan.resource_changes or plan.skipped:
         console.print()
-    if plan.has_changes:
-        console.print(Text(summary_line(plan), style="bold"))
+    if not plan.in_sync:
+        console.print(Text(summary_line(plan), style="bold" if plan.has_changes else "bold yellow"))
     else:
         console.print(
             Text(
