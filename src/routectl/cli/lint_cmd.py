@@ -41,6 +41,39 @@ def _config(explicit: Path | None, paths: list[str]) -> LintConfig:
         raise typer.Exit(Exit.USAGE) from None
 
 
+def _compile_findings(paths: list[str], targets: list[str]) -> dict[str, list]:
+    """Per target, what each policy in ``paths`` uses that the target cannot express exactly."""
+    if not targets:
+        return {}
+    from routectl.compile import TARGETS, check
+    from routectl.core.policy import resolve
+    from routectl.loader.yaml_source import load_paths
+
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        stderr.print(f"[bold red]error[/] --target {unknown[0]!r}: not one of {', '.join(TARGETS)}")
+        raise typer.Exit(Exit.USAGE)
+    directories = [p for p in paths if Path(p).is_dir()]
+    files = [p for p in paths if not Path(p).is_dir()]
+    groups = [[d] for d in directories] + ([files] if files else [])
+    found: dict[str, list] = {t: [] for t in targets}
+    for group in groups:
+        result = load_paths(group)
+        if result.errors or not result.documents:
+            continue  # lint reports why
+        policy = resolve(d.doc for d in result.documents)
+        for name in targets:
+            found[name].extend(check(result.documents, policy, name))
+    return found
+
+
+def _print_compile_findings(found: dict[str, list], console) -> None:
+    for findings in found.values():
+        for finding in findings:
+            label = "[bold red]error[/]" if finding.is_error else "[yellow]warning[/]"
+            console.print(f"{label} {finding.message()}", markup=True, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("lint")
     def lint(
@@ -56,10 +89,14 @@ def register(app: typer.Typer) -> None:
         config_file: Path = typer.Option(
             None, "--config", help="Config file [default: nearest .routectl.yaml]."
         ),
+        targets: list[str] = typer.Option(
+            [], "--target", help="Also report what a compile target cannot express (repeatable)."
+        ),
     ) -> None:
         """Check a policy: schema, references, sovereignty, routing logic, secrets.
 
-        Exit 0 clean, 1 findings at or above --fail-severity, 2 usage or tool error.
+        Exit 0 clean, 1 findings at or above --fail-severity (or a feature a
+        --target cannot express), 2 usage or tool error.
         """
         started = time.perf_counter()
         config = _config(config_file, paths)
@@ -70,10 +107,18 @@ def register(app: typer.Typer) -> None:
             for error in report.usage_errors:
                 stderr.print(f"[bold red]error:[/] {error}", markup=True)
             raise typer.Exit(Exit.USAGE)
+        compile_findings = _compile_findings(paths, targets)
+        cannot = any(f.is_error for found in compile_findings.values() for f in found)
         if output_format is Format.text:
             text.render(report, stdout, elapsed)
+            _print_compile_findings(compile_findings, stdout)
         elif output_format is Format.json:
-            typer.echo(json_report.render(report))
+            payload = json.loads(json_report.render(report))
+            if targets:
+                payload["compile"] = {
+                    t: [f.as_dict() for f in found] for t, found in compile_findings.items()
+                }
+            typer.echo(json.dumps(payload, indent=2))
         elif output_format is Format.sarif:
             typer.echo(sarif.render(report, config))
         elif output_format is Format.github:
@@ -82,7 +127,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(rendered)
         else:
             typer.echo(junit.render(report, threshold))
-        raise typer.Exit(Exit.FAILED if report.fails(threshold) else Exit.OK)
+        if output_format not in (Format.text, Format.json):
+            _print_compile_findings(compile_findings, stderr)
+        failed = report.fails(threshold) or cannot
+        raise typer.Exit(Exit.FAILED if failed else Exit.OK)
 
     @app.command("rules")
     def rules(

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "diff": "routectl.cli.reconcile_cmd",
     "gateway": "routectl.cli.gateway_cmd",
     "pr-comment": "routectl.cli.pr_cmd",
+    "compile": "routectl.cli.compile_cmd",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
@@ -55,6 +56,7 @@ SUMMARIES: dict[str, str] = {
     "diff": "What a change to the manifests means: splits, prices, jurisdictions, chains.",
     "gateway": "Run routectl's gateway.",
     "pr-comment": "Build the one routectl comment of a pull request, then create or update it.",
+    "compile": "Compile the policy into another gateway's native configuration.",
 }
 
 # How option values read in --help ("--gateway URL", not "--gateway <str>").

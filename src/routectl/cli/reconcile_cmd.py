@@ -114,6 +114,15 @@ TIMEOUT_OPT = typer.Option(
     30.0, "--timeout", help="Seconds to wait for the gateway's answer to each request.", min=0.1
 )
 REF_OPT = typer.Option(None, "--ref", help="Read the manifests at this git revision.")
+WRITE_CONFIG_OPT = typer.Option(
+    None,
+    "--write-config",
+    help="Config-file gateways: write the --target's compiled files to this directory.",
+)
+RELOAD_OPT = typer.Option(None, "--reload-cmd", help="With --write-config: run after writing.")
+APPROX_OPT = typer.Option(
+    False, "--allow-approximate", help="With --write-config: compile approximations."
+)
 
 
 def _locator(gateway: str | None, store: str | None, policy_path: str) -> str:
@@ -232,12 +241,25 @@ def register(app: typer.Typer) -> None:
         ref: str = REF_OPT,
         token: str = TOKEN_OPT,
         timeout: float = TIMEOUT_OPT,
+        write_config: str = WRITE_CONFIG_OPT,
+        allow_approximate: bool = APPROX_OPT,
     ) -> None:
         """Show what apply would change on the gateway, in dependency order.
 
         Read-only: the embedded store is not created. With --detailed-exitcode:
         exit 0 in sync, 2 changes or skipped resources (not in sync), 1 error.
         """
+        if write_config is not None:
+            from routectl.cli import config_file_cmd
+
+            config_file_cmd.run(
+                path,
+                target,
+                write_config,
+                apply=False,
+                allow_approximate=allow_approximate,
+                detailed_exitcode=detailed_exitcode,
+            )
         with one_line_errors():
             locator = _locator(gateway, store, path)
             desired, the_owner, source = _desired(path, ref, owner)
@@ -279,11 +301,27 @@ def register(app: typer.Typer) -> None:
         output_format: Format = typer.Option(Format.text, "--format", help="Output format."),
         token: str = TOKEN_OPT,
         timeout: float = TIMEOUT_OPT,
+        write_config: str = WRITE_CONFIG_OPT,
+        reload_cmd: str = RELOAD_OPT,
+        allow_approximate: bool = APPROX_OPT,
     ) -> None:
         """Apply the manifests (or a saved plan) to the gateway, atomically.
 
         Exit 0 applied (or nothing to do), 1 error: nothing was written.
         """
+        if write_config is not None:
+            from routectl.cli import config_file_cmd
+
+            config_file_cmd.run(
+                source,
+                target,
+                write_config,
+                apply=True,
+                reload_cmd=reload_cmd,
+                gateway=gateway,
+                allow_approximate=allow_approximate,
+            )
+            raise typer.Exit(Exit.OK)
         with one_line_errors():
             from_file = looks_like_plan_file(source)
             if from_file:

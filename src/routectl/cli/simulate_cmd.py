@@ -6,12 +6,13 @@ that other commands start fast.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from enum import StrEnum
 
 import typer
 
-from routectl.cli.common import Exit, is_terminal, load_policy, require_policy, stderr, stdout
+from routectl.cli.common import Exit, load_policy, require_policy, stderr, stdout
 
 
 class SimulateFormat(StrEnum):
@@ -23,6 +24,11 @@ class SimulateFormat(StrEnum):
 class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
+
+
+class EngineName(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +80,25 @@ def register(app: typer.Typer) -> None:
             help="Budget spend at the trace's start: a JSON file {budget: USD} or a gateway URL "
             "(its /admin/v1/spend, token from ROUTECTL_ADMIN_TOKEN).",
         ),
+        engine: EngineName = typer.Option(
+            EngineName.duckdb,
+            "--engine",
+            help="Where requests are read and grouped: duckdb (embedded) or spark (traces "
+            "beyond one machine; reads globs and hdfs:// or s3a:// URIs).",
+        ),
+        spark_master: str = typer.Option(
+            None,
+            "--spark-master",
+            help="Spark master URL for --engine spark (default local[*]; 'env': as the "
+            "standard Spark environment configures it).",
+        ),
+        decisions_out: str = typer.Option(
+            None,
+            "--decisions-out",
+            help="Write each request's predicted route, model, arm, shadows and cost under "
+            "base and head to FILE (.parquet or .jsonl), streamed.",
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display on stderr."),
     ) -> None:
         """Replay recorded traffic through the policy: cost, models, shifts, what-ifs.
 
@@ -95,7 +120,13 @@ def register(app: typer.Typer) -> None:
             max_shift=max_shift,
             on_error=on_error.value,
             spend=spend,
+            engine=engine.value,
+            spark_master=spark_master,
+            decisions_out=decisions_out,
         )
+        if spark_master is not None and engine is not EngineName.spark:
+            stderr.print("[bold red]error[/] --spark-master needs --engine spark")
+            raise typer.Exit(Exit.USAGE)
         if (max_cost_increase is not None or max_shift is not None) and base is None:
             stderr.print(
                 "[bold red]error:[/] --max-cost-increase and --max-shift compare with a base; "
@@ -116,7 +147,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(Exit.USAGE) from None
             base_loaded = require_policy(result)
         try:
-            with _progress(is_terminal()) as step:
+            with _progress(not quiet and sys.stderr.isatty()) as step:
                 report = run(args, head, base_loaded, base_ref, step)
         except SimulateFailed as exc:
             for line in exc.lines:
@@ -147,28 +178,41 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+PROGRESS_AFTER_S = 2.0
+STAGES = ("reading traffic", "planning request groups", "writing decisions", "aggregating")
+
+
 @contextmanager
 def _progress(enabled: bool):
-    """A progress display on terminals; silent in CI logs and pipes."""
+    """Stages and elapsed time on stderr, shown only once a replay has run for
+    ``PROGRESS_AFTER_S`` (a short replay prints nothing); off in CI logs and pipes."""
     if not enabled:
         yield lambda _message: None
         return
+    import threading
+
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    stages = ("reading traffic", "planning request groups", "aggregating")
-    with Progress(
+    progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
         console=stderr,
         transient=True,
-    ) as progress:
-        task = progress.add_task("replaying", total=len(stages))
+    )
+    task = progress.add_task("replaying", total=len(STAGES))
+    timer = threading.Timer(PROGRESS_AFTER_S, progress.start)
+    timer.daemon = True
+    timer.start()
 
-        def step(message: str) -> None:
-            done = stages.index(message) if message in stages else 0
-            progress.update(task, description=message, completed=done)
+    def step(message: str) -> None:
+        done = STAGES.index(message) if message in STAGES else 0
+        progress.update(task, description=message, completed=done)
 
+    try:
         yield step
-        progress.update(task, completed=len(stages))
+    finally:
+        timer.cancel()
+        timer.join()
+        progress.stop()

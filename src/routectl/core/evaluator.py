@@ -20,9 +20,9 @@ module is pure: no I/O, no clock, no randomness but the stable hash.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
+from routectl.core.bucket import bucket
 from routectl.core.filters import Refusal, Scope, StaticView, static_view
 from routectl.core.plancache import CachedPlan, route_facts
 from routectl.core.policy import ConsumerInfo, Policy, RouteInfo
@@ -38,12 +38,6 @@ from routectl.core.request import (
 from routectl.core.strategies import STRATEGIES, Group, dedupe
 
 _NO_TRIGGERS: frozenset[str] = frozenset()
-
-
-def bucket(key: str) -> float:
-    """A stable number in [0, 1) for a sticky key: same key, same arm, every run."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 18446744073709551616.0
 
 
 _INTENT_TEMPLATES = {

@@ -329,9 +329,10 @@ def _case_sql(intervals: Mapping[str, list[tuple[int, int]]]) -> str:
         for (start, code), following in zip(spans, [*spans[1:], None], strict=True):
             if code == 0:
                 continue
-            test = f"consumer = {name} AND epoch_us(ts) >= {start}"
+            # {micros}: the timestamp in microseconds, as each engine spells it
+            test = f"consumer = {name} AND {{micros}} >= {start}"
             if following is not None:
-                test += f" AND epoch_us(ts) < {following[0]}"
+                test += f" AND {{micros}} < {following[0]}"
             arms.append(f"WHEN {test} THEN {code}")
     if not arms:
         return "0"

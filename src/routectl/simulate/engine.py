@@ -1,6 +1,6 @@
-"""Replay traffic through one or two policies: parse once, plan each group once.
+"""Replay traffic through one or two policies: plan each group once, draw in the engine.
 
-1. :mod:`scan` loads every traffic file into DuckDB once and groups requests by
+1. :mod:`scan` reads every traffic file with DuckDB and groups requests by
    the features that decide a route (intent, classification, language,
    consumer, metadata), by the token classes of :mod:`token_classes`, and, only
    when a scenario needs time, by outage state and minute.
@@ -12,13 +12,20 @@
    and aggregated there.
 
 Splits (weighted routes, live experiments, shadows). A request that carries
-the sticky keys its plan hashes (request id, session, consumer) is drawn with
-the evaluator's own :func:`choose`, exactly as the gateway would draw it: its
-group is split by key (``uid``) and each unit gets the drawn arm and shadows.
-A request without those keys would be drawn on the empty key by the gateway,
-which says nothing about a split, so it counts with the exact expected
-fractions (fractional request counts, rounded only for display). Traces such
-as the Azure ones carry no key, so their replay is all expected fractions.
+the sticky keys its plan hashes (request id, session, consumer) is drawn as the
+gateway draws it, inside the engine (:mod:`draws`: the core's bucket in SQL):
+once the groups are planned, the traffic is read again, each request's draw is
+computed from its keys, and requests are counted by (group, draw) in whole
+numbers (``uid``: one unit per group and draw), with no Python object per
+request. A request without those keys would be drawn on the empty key by the
+gateway, which says nothing about a split, so it counts with the exact
+expected fractions (fractional request counts, rounded only for display).
+Traces such as the Azure ones carry no key, so their replay is all expected
+fractions. ``--decisions-out`` streams every request's prediction from one
+more pass (:mod:`decisions`).
+
+The reading and grouping run in DuckDB, or in Spark (:mod:`spark`) for traces
+beyond one machine; the grouped tables are small and the rest runs in DuckDB.
 """
 
 from __future__ import annotations
@@ -35,9 +42,9 @@ import duckdb
 from routectl.core.evaluator import choose
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
-from routectl.core.request import Request
+from routectl.core.request import Decision, Request, RoutePlan
 from routectl.core.strategies import STRATEGIES
-from routectl.simulate import budgets, outcomes, ratelimit, scan, tables
+from routectl.simulate import budgets, decisions, draws, outcomes, ratelimit, scan, tables
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -46,7 +53,7 @@ from routectl.simulate.sources import TrafficFile
 from routectl.simulate.token_classes import conditions
 from routectl.simulate.whatif import Outage, down_models
 
-__all__ = ["BadTraffic", "Progress", "Replay", "Side", "replay"]
+__all__ = ["BadTraffic", "Engine", "Progress", "Replay", "Side", "replay"]
 Progress = Callable[[str], None]
 MEMORY_LIMIT = "700MB"
 
@@ -78,6 +85,14 @@ class Replay:
     budgets: dict[str, Any] = field(default_factory=dict)  # side -> budgets report section
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where the per-request work runs: ``duckdb`` (embedded) or ``spark`` (``master``)."""
+
+    name: str = "duckdb"
+    master: str | None = None
+
+
 def replay(
     files: list[TrafficFile],
     sides: list[Side],
@@ -85,6 +100,8 @@ def replay(
     on_error: str = "fail",
     progress: Progress | None = None,
     starting_spend: dict[str, float] | None = None,
+    engine: Engine = Engine(),
+    decisions_out: str | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -96,7 +113,10 @@ def replay(
         con.execute(f"SET temp_directory='{spill}'")
         con.execute("SET TimeZone='UTC'")
         try:
-            return _replay(con, files, policies, outages, on_error, step, starting_spend or {})
+            return _replay(
+                con, files, policies, outages, on_error, step, starting_spend or {}, engine,
+                decisions_out,
+            )  # fmt: skip
         finally:
             con.close()
 
@@ -109,6 +129,8 @@ def _replay(
     on_error: str,
     step: Progress,
     starting_spend: dict[str, float],
+    engine: Engine,
+    decisions_out: str | None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     budgeted = [label for label, p in policies.items() if budgets.has_budgets(p)]
@@ -123,10 +145,16 @@ def _replay(
     windowed = [o for o in outages if o.windowed]
     always_down = [o for o in outages if not o.windowed]
     step("reading traffic")
-    draws = any(_draws_anything(p) for p in policies.values())
+    drawing = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
-    plan = scan.Plan(conds, windowed, limited, draws, budget_prepass if budgeted else None)
-    scanned = scan.scan(con, files, plan, on_error)
+    prepass = budget_prepass if budgeted else None
+    plan = scan.Plan(conds, windowed, limited, drawing, prepass)
+    if engine.name == "spark":
+        from routectl.simulate import spark
+
+        scanned = spark.scan(con, files, plan, on_error, engine.master)
+    else:
+        scanned = scan.scan(con, files, plan, on_error)
     rate_limits = "none in the policy"
     if limited:
         rate_limits = "applied per minute of the trace"
@@ -153,23 +181,39 @@ def _replay(
                     plans[(label, row[0])] = limited_plan
                     continue
             plans[(label, row[0])] = plan_request(policy, request)
-    units = _units(con, plans, bool({"request_id", "session"} & scanned.present))
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
-    legs_by_key: outcomes.LegsByKey = {}
+    downs_by_side = {}
     for label, policy in policies.items():
         always = frozenset().union(*(down_models(o, policy) for o in always_down))
-        downs = {
+        downs_by_side[label] = {
             ostate: always.union(
                 *(down_models(o, policy) for i, o in enumerate(windowed) if ostate >> i & 1)
             )
             for ostate in ostates
         }
+    labels = list(policies)
+    class_keys = scan.class_keys(plan, scanned)
+    if scanned.staged or decisions_out:
+        draw_ids = _fid_draws(con, plans, labels, class_keys)
+    if decisions_out:
+        step("writing decisions")
+        decisions.write(
+            con, decisions_out, policies, plans, downs_by_side, class_keys, ROUTE_FEATURES,
+            [f.display for f in files], draw_ids,
+        )  # fmt: skip
+    if scanned.staged:
+        units = _drawn_units(con, plans, labels, draw_ids, class_keys, engine)
+    else:
+        units = _group_units(con, plans)
+    if engine.name == "duckdb":
+        con.execute("DROP VIEW staged")
+    legs_by_key: outcomes.LegsByKey = {}
+    for label in policies:
+        downs = downs_by_side[label]
         cache: dict[tuple[int, int], tuple[list[Leg], list[ShadowLeg]]] = {}
-        for uid, fid, request in units:
+        for uid, fid, drawn_by_side in units:
             route_plan = plans[(label, fid)]
-            drawn = None
-            if request is not None and needs_draw(route_plan) and keyed(route_plan, request):
-                drawn = choose(route_plan, request)
+            drawn = drawn_by_side.get(label)
             for ostate, down in downs.items():
                 if drawn is None:  # the same for every unit of the group
                     if (fid, ostate) not in cache:
@@ -221,36 +265,80 @@ def _draws_anything(policy: Policy) -> bool:
     )
 
 
-def _units(
-    con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any], keys: bool
-) -> list[tuple[int, int, Request | None]]:
-    """Split groups whose plan draws (in either policy) by sticky key: ``uid`` is the unit
-    that gets one set of legs. Requests without any key stay together."""
-    if not keys:  # no request ids or sessions in the trace: one unit per group
-        con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
+Unit = tuple[int, int, dict[str, Decision]]  # uid, fid, the drawn decision per side
+
+
+def _group_units(con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any]) -> list[Unit]:
+    """No request ids or sessions in the trace: one unit per group. A consumer-sticky draw
+    is still the gateway's own, drawn here once per group (the consumer is a feature)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
+    units: list[Unit] = []
+    for fid, consumer in con.execute("SELECT DISTINCT fid, consumer FROM groups").fetchall():
+        drawn = {}
+        if consumer is not None:
+            request = Request(consumer=consumer)
+            for (label, plan_fid), route_plan in plans.items():
+                if plan_fid == fid and needs_draw(route_plan) and keyed(route_plan, request):
+                    drawn[label] = choose(route_plan, request)
+        units.append((int(fid), int(fid), drawn))
+    return units
+
+
+def _fid_draws(
+    con: duckdb.DuckDBPyConnection,
+    plans: dict[tuple[str, int], RoutePlan],
+    labels: list[str],
+    class_keys: list[str],
+) -> dict[draws.Draw, int]:
+    """``fid_draws``: each feature group's route features and its draw id per side."""
+    ids, rows = draws.draw_ids(plans, labels, sorted({fid for _, fid in plans}))
+    columns = (("fid", "BIGINT"), *((f"d_{label}", "BIGINT") for label in labels))
+    tables.create(con, "fid_draws_ids", columns, rows)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE fid_draws AS
+        SELECT DISTINCT g.fid, {", ".join(f"g.{c}" for c in (*ROUTE_FEATURES, *class_keys))},
+               {", ".join(f"d.d_{label}" for label in labels)}
+        FROM groups g JOIN fid_draws_ids d USING (fid)
+        """
+    )
+    return ids
+
+
+def _drawn_units(
+    con: duckdb.DuckDBPyConnection,
+    plans: dict[tuple[str, int], RoutePlan],
+    labels: list[str],
+    ids: dict[draws.Draw, int],
+    class_keys: list[str],
+    engine: Engine,
+) -> list[Unit]:
+    """Draw every staged request by its keys inside the engine; ``uid`` is a group of
+    requests that drew alike under every side (whole numbers, no Python object per
+    request)."""
+    sql = draws.regroup(ids, labels, ROUTE_FEATURES, class_keys, engine.name)
+    codes = ", ".join(f"c_{label}" for label in labels)
+    if engine.name == "duckdb":
+        con.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {sql}")
     else:
-        drawing = sorted({fid for (_, fid), p in plans.items() if needs_draw(p)})
-        tables.create(con, "drawing", (("fid", "BIGINT"),), [(fid,) for fid in drawing])
-        con.execute(
-            """
-            UPDATE groups SET request_id = NULL, session = NULL
-            WHERE fid NOT IN (SELECT fid FROM drawing)
-            """
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE groups AS
-            SELECT *, dense_rank() OVER (ORDER BY fid, request_id, session) AS uid FROM groups
-            """
-        )
-    units = []
-    for uid, fid, request_id, session, consumer in con.execute(
-        "SELECT DISTINCT ON (uid) uid, fid, request_id, session, consumer FROM groups"
-    ).fetchall():
-        request = None
-        if request_id is not None or session is not None or consumer is not None:
-            request = Request(consumer=consumer, request_id=request_id, session=session)
-        units.append((int(uid), int(fid), request))
+        from routectl.simulate import spark
+
+        spark.regroup(con, sql)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE groups AS
+        SELECT *, dense_rank() OVER (ORDER BY fid, {codes}) AS uid FROM drawn
+        """
+    )
+    units: list[Unit] = []
+    for row in con.execute(f"SELECT DISTINCT uid, fid, {codes} FROM groups").fetchall():
+        uid, fid, *codes_by_side = row
+        drawn = {
+            label: draws.decision(plans[(label, fid)], code)
+            for label, code in zip(labels, codes_by_side, strict=True)
+            if code is not None
+        }
+        units.append((int(uid), int(fid), drawn))
     return units
 
 

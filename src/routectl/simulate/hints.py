@@ -18,14 +18,16 @@ def unclassified_files(files: list[TrafficFile]) -> list[TrafficFile]:
     """The files that give no classification: no column, no --set, no --map."""
     import duckdb
 
-    from routectl.simulate.reader import describe
+    from routectl.simulate.reader import sniff_columns
 
     out = []
     with duckdb.connect() as con:
         for file in files:
             if "classification" in file.constants or "classification" in file.mapping:
                 continue
-            columns = describe(con, file)
+            if file.location is not None:  # a glob or URI only the Spark engine reads
+                continue
+            columns = sniff_columns(con, file)
             names = {name.lower() for name, _ in columns or []}
             if not names & set(ALIASES["classification"]):
                 out.append(file)

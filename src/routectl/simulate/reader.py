@@ -63,8 +63,28 @@ def _is_tsv(file: TrafficFile) -> bool:
     return file.path.name.lower().removesuffix(".gz").endswith(".tsv")
 
 
-def describe(con: duckdb.DuckDBPyConnection, file: TrafficFile) -> list[tuple[str, str]] | None:
-    """(column, type) pairs as DuckDB sniffs them; None when it cannot even sniff."""
+def describe(
+    con: duckdb.DuckDBPyConnection, file: TrafficFile
+) -> tuple[list[tuple[str, str]], str] | None:
+    """(column, type) pairs as DuckDB sniffs them, and the file's read call with what was
+    sniffed written out (dialect, columns, types), so later passes do not sniff again;
+    None when DuckDB cannot even sniff the file."""
+    source = scan_sql(file)
+    columns = sniff_columns(con, file)
+    if columns is None:
+        return None
+    try:
+        pinned = _pinned(con, file, columns)
+        con.execute(f"DESCRIBE SELECT * FROM {pinned}").fetchall()
+    except duckdb.Error:
+        pinned = source  # sniff on every pass rather than fail
+    return columns, pinned
+
+
+def sniff_columns(
+    con: duckdb.DuckDBPyConnection, file: TrafficFile
+) -> list[tuple[str, str]] | None:
+    """(column, type) pairs as DuckDB sniffs them; None when it cannot."""
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {scan_sql(file)}").fetchall()
     except duckdb.Error:
@@ -72,8 +92,26 @@ def describe(con: duckdb.DuckDBPyConnection, file: TrafficFile) -> list[tuple[st
     return [(row[0], str(row[1])) for row in rows]
 
 
+def _pinned(con: duckdb.DuckDBPyConnection, file: TrafficFile, columns: list[tuple[str, str]]):
+    if file.format == "parquet":
+        return scan_sql(file)  # no sniffing: the schema is in the file
+    if file.format == "csv":
+        delimiter = "\\t" if _is_tsv(file) else ","
+        prompt = con.execute(
+            f"SELECT Prompt FROM sniff_csv({quote(str(file.path))}, header=true, "
+            f"delim=E'{delimiter}')"
+        ).fetchone()[0]
+        return prompt.strip().removeprefix("FROM ").removesuffix(";")
+    # A column null throughout the sniffed sample may hold text further on.
+    null = '"NULL"'
+    types = ", ".join(
+        f"{quote(name)}: {quote('VARCHAR' if kind == null else kind)}" for name, kind in columns
+    )
+    return f"read_json({quote(str(file.path))}, format='newline_delimited', columns={{{types}}})"
+
+
 def fast_projection(
-    file: TrafficFile, index: int, columns: list[tuple[str, str]]
+    file: TrafficFile, index: int, columns: list[tuple[str, str]], source: str
 ) -> tuple[str, set[str]] | None:
     """SQL selecting the normalised schema from the file, and the features it has.
 
@@ -99,7 +137,7 @@ def fast_projection(
             return None
         select.append(f"{expression} AS {alias}")
     present = set(found) | set(file.constants)
-    return f"SELECT {', '.join(select)} FROM {scan_sql(file)}", present
+    return f"SELECT {', '.join(select)} FROM {source}", present
 
 
 def _cast(feature: str, ref: str, kind: str) -> str | None:

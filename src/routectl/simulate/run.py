@@ -9,9 +9,9 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import hints, whatif
+from routectl.simulate import decisions, hints, whatif
 from routectl.simulate.budgets import SpendError, read_spend
-from routectl.simulate.engine import BadTraffic, Progress, Side, replay
+from routectl.simulate.engine import BadTraffic, Engine, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
 
@@ -39,6 +39,9 @@ class SimulateArgs:
     max_shift: float | None = None
     on_error: str = "fail"
     spend: str | None = None  # starting budget spend: a JSON file or a gateway URL
+    engine: str = "duckdb"
+    spark_master: str | None = None
+    decisions_out: str | None = None
 
 
 def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Progress) -> dict:
@@ -46,7 +49,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
     try:
         mapping = parse_pairs(args.mapping, "--map")
         constants = parse_pairs(args.constants, "--set")
-        files = traffic_files(args.traffic, mapping, constants)
+        files = traffic_files(args.traffic, mapping, constants, remote=args.engine == "spark")
         outages = [whatif.parse_outage(text) for text in args.outages]
         prices = dict(whatif.parse_price_change(text) for text in args.price_changes)
         raw = {"head": head.policy, **({"base": base.policy} if base else {})}
@@ -57,7 +60,14 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         starting = {}
         if args.spend is not None:
             starting = read_spend(args.spend, os.environ.get("ROUTECTL_ADMIN_TOKEN"))
-        result = replay(files, sides, outages, args.on_error, step, starting)
+        engine = Engine(args.engine, args.spark_master)
+        if args.decisions_out:
+            if args.engine != "duckdb":
+                raise TrafficError("--decisions-out is written by --engine duckdb")
+            decisions.check_path(args.decisions_out)
+        result = replay(
+            files, sides, outages, args.on_error, step, starting, engine, args.decisions_out
+        )
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
         if exc.total > len(exc.errors):

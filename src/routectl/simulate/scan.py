@@ -65,6 +65,8 @@ class Scanned:
     start: datetime | None = None
     end: datetime | None = None
     by_minute: bool = False
+    staged: bool = False  # ``staged``: a view of every request, read again to draw by key
+    states: int = 0  # budget state columns b0, b1, … (one per budgeted side)
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,35 @@ class Plan:
     conditions: list[Condition]
     windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
     limits: bool  # group by minute (when the traffic has timestamps)
-    with_keys: bool  # keep request_id and session (the policies draw per key)
+    with_keys: bool  # the policies draw per key: keep request ids and sessions per request
     # Given the good rows (SQL), per-row SQL expressions to group by as well (b0, b1, …):
     # the budget pass of routectl.simulate.budgets, which must see every row in order.
     prepass: Callable[[duckdb.DuckDBPyConnection, str], list[str]] | None = None
 
 
-def bad_filter(need_ts: bool, present: set[str]) -> str:
+# What the engines spell differently; everything else is SQL both DuckDB and Spark run.
+DIALECTS: dict[str, dict[str, str]] = {
+    "duckdb": {
+        "minute": "(epoch_us(ts) // 60000000) * 60",
+        "micros": "epoch_us(ts)",
+        "not_object": "coalesce(json_type(try_cast(metadata AS JSON)), '') <> 'OBJECT'",
+        "timestamp": "'{}'::TIMESTAMP",
+    },
+    "spark": {
+        "minute": "(unix_micros(ts) div 60000000) * 60",
+        "micros": "unix_micros(ts)",
+        "not_object": "from_json(metadata, 'map<string,string>') IS NULL",
+        "timestamp": "TIMESTAMP '{}'",
+    },
+}
+AGGREGATES = """
+    count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
+    min(input_tokens) AS rep_in, min_by(output_tokens, input_tokens) AS rep_out,
+    min(ts) AS ts_min, max(ts) AS ts_max, count(*) FILTER (WHERE is_bad) AS bad
+"""
+
+
+def bad_filter(need_ts: bool, present: set[str], dialect: str = "duckdb") -> str:
     parts = [
         "input_tokens IS NULL",
         "input_tokens < 0",
@@ -88,10 +112,7 @@ def bad_filter(need_ts: bool, present: set[str]) -> str:
         "output_tokens < 0",
     ]
     if "metadata" in present:
-        parts.append(
-            "(metadata IS NOT NULL AND "
-            "coalesce(json_type(try_cast(metadata AS JSON)), '') <> 'OBJECT')"
-        )
+        parts.append(f"(metadata IS NOT NULL AND {DIALECTS[dialect]['not_object']})")
     if need_ts:
         parts.append("ts IS NULL")
     return " OR ".join(parts)
@@ -106,9 +127,9 @@ def scan(
     present: set[str] = set()
     suspects: set[int] = set()
     for index, file in enumerate(files):
-        columns = describe(con, file)
+        described = describe(con, file)
         try:
-            projection = fast_projection(file, index, columns) if columns is not None else None
+            projection = fast_projection(file, index, *described) if described else None
         except TrafficError:
             projection = None  # the checked read names the problem, or finds none
         if projection is None:  # cannot sniff, or a column needs checking
@@ -147,22 +168,21 @@ def scan(
                 break
         for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
-    extra: list[str] = []
     if plan.prepass is not None:
         union = " UNION ALL ".join(f"({sql})" for sql in selects)
         good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, scanned.present)})"
         extra = plan.prepass(con, good)
         if extra:
             _group(con, selects, plan, scanned, need_ts, extra)
+    finish(con, scanned, plan)
+    return scanned
+
+
+def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None:
+    """Totals from ``groups_raw``, then ``groups``: the same with a feature group id."""
     _summarise(con, scanned)
     # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
-    keys = ", ".join(
-        [
-            *ROUTE_FEATURES,
-            *(f"k{i}" for i in range(len(plan.conditions))),
-            *(f"b{i}" for i in range(len(extra))),
-        ]
-    )
+    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
@@ -170,7 +190,14 @@ def scan(
         """
     )
     con.execute("DROP TABLE groups_raw")
-    return scanned
+
+
+def class_keys(plan: Plan, scanned: Scanned) -> list[str]:
+    """The grouping columns beside the route features: token classes, then budget states."""
+    return [
+        *(f"k{i}" for i in range(len(plan.conditions))),
+        *(f"b{i}" for i in range(scanned.states)),
+    ]
 
 
 def _check(
@@ -202,58 +229,73 @@ def _group(
     extra: list[str] | None = None,
 ) -> None:
     present = scanned.present
-    extra = extra or []
+    scanned.states = len(extra or ())
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     start = None
     if any(o.relative for o in plan.windowed):  # offsets count from the first request
         start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
-    packed = condition_columns(plan.conditions)
-    keys = [f"k{i}" for i in range(len(packed))]
-    features = [f if f in present else f"NULL::VARCHAR AS {f}" for f in ROUTE_FEATURES]
-    sticky = [
-        f if plan.with_keys and f in present else f"NULL::VARCHAR AS {f}"
-        for f in ("request_id", "session")
-    ]
     scanned.by_minute = plan.limits and "timestamp" in present
+    row = row_columns(plan, present, need_ts, scanned.by_minute, start, "duckdb", extra or [])
+    group_keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
+    aggregates = AGGREGATES
+    scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
+    # Every request, as a view: keyed draws and --decisions-out read the traffic again
+    # after planning, which keeps memory flat where a table of every request would not.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS SELECT {', '.join(row)} FROM ({union})")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE groups_raw AS
+        SELECT src, {group_keys}, minute, ostate, {aggregates}
+        FROM staged GROUP BY ALL
+        """
+    )
+
+
+def row_columns(
+    plan: Plan,
+    present: set[str],
+    need_ts: bool,
+    by_minute: bool,
+    start: datetime | None,
+    dialect: str,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """Per request: src, tokens, ts, route features, keys, token classes (``k0`` …),
+    budget states (``b0`` …, from ``extra``, whose ``{micros}`` is the timestamp in
+    microseconds), ``minute`` (-1: not needed), outage state
+    bits and whether the row is bad."""
+    spell = DIALECTS[dialect]
+    packed = condition_columns(plan.conditions)
+    features = [f if f in present else f"CAST(NULL AS STRING) AS {f}" for f in ROUTE_FEATURES]
     # Integer arithmetic: date_trunc() was the most expensive expression of the scan.
-    minute = "(epoch_us(ts) // 60000000) * 60" if scanned.by_minute else "-1::BIGINT"
+    minute = spell["minute"] if by_minute else "CAST(-1 AS BIGINT)"
     bits = []
     for i, outage in enumerate(plan.windowed):
         tests = ["ts IS NOT NULL"]
         begin = outage.start.at(start) if outage.start else None
         end = outage.end.at(start) if outage.end else None
         if begin is not None:
-            tests.append(f"ts >= '{begin.isoformat(sep=' ')}'::TIMESTAMP")
+            tests.append(f"ts >= {spell['timestamp'].format(begin.isoformat(sep=' '))}")
         if end is not None:
-            tests.append(f"ts < '{end.isoformat(sep=' ')}'::TIMESTAMP")
+            tests.append(f"ts < {spell['timestamp'].format(end.isoformat(sep=' '))}")
         bits.append(f"(CASE WHEN {' AND '.join(tests)} THEN {1 << i} ELSE 0 END)")
     ostate = " + ".join(bits) if bits else "0"
-    row = [
+    return [
         "src",
         "input_tokens",
         "output_tokens",
         "ts",
         *features,
-        *sticky,
-        *(f"{sql} AS {key}" for sql, key in zip(packed, keys, strict=True)),
-        *(f"({sql})::INTEGER AS b{i}" for i, sql in enumerate(extra)),
+        *(k if k in present else f"CAST(NULL AS STRING) AS {k}" for k in ("request_id", "session")),
+        *(f"{sql} AS k{i}" for i, sql in enumerate(packed)),
+        *(
+            f"CAST({sql.replace('{micros}', spell['micros'])} AS INTEGER) AS b{i}"
+            for i, sql in enumerate(extra or ())
+        ),
         f"{minute} AS minute",
-        f"({ostate})::BIGINT AS ostate",
-        f"({bad_filter(need_ts, present)}) AS is_bad",
+        f"CAST({ostate} AS BIGINT) AS ostate",
+        f"({bad_filter(need_ts, present, dialect)}) AS is_bad",
     ]
-    group_keys = ", ".join([*ROUTE_FEATURES, *keys, *(f"b{i}" for i in range(len(extra)))])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE groups_raw AS
-        SELECT src, {group_keys}, request_id, session, minute, ostate,
-               count(*) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout,
-               min(input_tokens) AS rep_in, arg_min(output_tokens, input_tokens) AS rep_out,
-               min(ts) AS ts_min, max(ts) AS ts_max,
-               count(*) FILTER (WHERE is_bad) AS bad
-        FROM (SELECT {", ".join(row)} FROM ({union}))
-        GROUP BY ALL
-        """
-    )
 
 
 def _failing(con: duckdb.DuckDBPyConnection, selects: list[str]) -> set[int]:

@@ -16,6 +16,7 @@ for a feature the trace lacks, and a traffic spec (YAML) does both per file::
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,10 +99,11 @@ class TrafficFile:
     gzip: bool
     mapping: dict[str, str] = field(default_factory=dict)  # feature -> column (explicit)
     constants: dict[str, str] = field(default_factory=dict)  # feature -> value
+    location: str | None = None  # a glob or URI the engine reads itself (Spark)
 
     @property
     def display(self) -> str:
-        return str(self.path)
+        return self.location or str(self.path)
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
@@ -160,15 +162,20 @@ class _Spec(BaseModel):
 
 
 def traffic_files(
-    paths: list[str], mapping: dict[str, str], constants: dict[str, str]
+    paths: list[str], mapping: dict[str, str], constants: dict[str, str], remote: bool = False
 ) -> list[TrafficFile]:
     """Expand ``--traffic`` arguments (data files or specs) into files to read.
 
     Command-line ``--map``/``--set`` apply to every file; a spec's own entries win.
+    ``remote``: the engine also reads globs and URIs (``s3a://…/*.parquet``) itself.
     """
     files: list[TrafficFile] = []
     for raw in paths:
         path = Path(raw)
+        if remote and ("://" in raw or glob.has_magic(raw)):
+            kind, gz = file_format(path)
+            files.append(TrafficFile(path, kind, gz, dict(mapping), dict(constants), raw))
+            continue
         if not path.is_file():
             raise TrafficError(f"{raw}: no such traffic file")
         if path.suffix.lower() in SPEC_SUFFIXES:
