@@ -76,7 +76,9 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
 
         # The author fixes the tests and pushes; the same comment turns green.
         tests = work / "policies" / "three-tier" / "tests.yaml"
-        tests.write_text(tests.read_text().replace("requestId: ticket-2", "requestId: ticket-3"))
+        text = tests.read_text()  # request ids that draw gpt-4o-mini's 30%
+        text = text.replace("requestId: ticket-1}", "requestId: ticket-b}")
+        tests.write_text(text.replace("requestId: ticket-3\n", "requestId: ticket-b\n"))
         git(work, "commit", "-q", "-am", "tests follow the new split")
         second = run_action(work, inputs, github_context(event, github), ENV)
         assert second.failed_step is None, second.logs
