@@ -2,6 +2,7 @@
 
     python benchmarks/bench_simulate.py                      # 1M Azure rows, 10M keyed rows
     python benchmarks/bench_simulate.py --keyed-rows 2000000 --no-spark   # a quicker look
+    python benchmarks/bench_simulate.py --keyed-only --keyed-rows 1000000 --no-spark
 
 Part 1, traffic without keys:
 
@@ -433,12 +434,13 @@ def main() -> None:
         help="Where the generated keyed logs are kept between runs (never committed).",
     )
     parser.add_argument("--no-spark", action="store_true", help="Skip timing --engine spark.")
+    parser.add_argument("--keyed-only", action="store_true", help="Skip part 1 (the Azure trace).")
     args = parser.parse_args()
 
     routectl = shutil.which("routectl") or "routectl"
     work = Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     try:
-        missed = part_one(args.rows, args.keep, work, routectl)
+        missed = [] if args.keyed_only else part_one(args.rows, args.keep, work, routectl)
         missed += part_two(
             args.keyed_rows, args.sample, args.cache, work, routectl, not args.no_spark
         )

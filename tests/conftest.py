@@ -38,6 +38,18 @@ def make_policy(tmp_path: Path):
     return make
 
 
+# ---------------------------------------------------------------- secrets key
+# Pushed secrets are stored encrypted; tests that push one get a key, as an operator's
+# gateway would. Tests of the key itself set or unset it themselves.
+_SECRETS_KEY = "mA3Q0v0H2hC1k9VfJ0q9s8d7f6g5h4j3k2l1z0x9c8U="
+
+
+@pytest.fixture(autouse=True)
+def secrets_key(monkeypatch) -> str:
+    monkeypatch.setenv("ROUTECTL_SECRETS_KEY", _SECRETS_KEY)
+    return _SECRETS_KEY
+
+
 # ---------------------------------------------------------------- PostgreSQL
 # One throwaway server per session (tests/pgserver.py). Without PostgreSQL
 # installed its tests are skipped, except in CI (CI set), where that fails.

@@ -30,6 +30,7 @@ NAMES = (
     "riyadh-ministry",
     "baku-utility",
     "three-tier",
+    "local-first",
 )
 SCHEMA_HEADER = "# yaml-language-server: $schema=../../../schemas/routectl.schema.json"
 runner = CliRunner()

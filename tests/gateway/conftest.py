@@ -22,6 +22,7 @@ from gateway.servers import ServerThread, free_port
 from routectl.admin.service import AdminService
 from routectl.core.state import desired_state
 from routectl.gateway.app import GatewaySettings, create_app
+from routectl.gateway.egress import EgressPolicy
 from routectl.loader.yaml_source import load_paths
 from routectl.store.base import ConfigStore
 from routectl.store.sqlite import SqliteStore
@@ -201,13 +202,19 @@ def configure(store, mock, policy_dir):
     return apply
 
 
+EXAMPLE_SECRET_DIRS = ("/run/secrets", "/var/run/secrets", "/etc/routectl/secrets")
+
+
 @pytest.fixture
-def start_gateway(tmp_path: Path):
+def start_gateway(tmp_path: Path, tmp_path_factory):
     started: list[tuple[ServerThread, GatewayHandle]] = []
 
     def start(store: ConfigStore, log_path: Path | None = None, **settings) -> GatewayHandle:
         app = create_app(
             store,
+            # Credential files the tests write (pytest's temporary directories) and the
+            # examples' own secret directories.
+            egress=EgressPolicy.create([tmp_path_factory.getbasetemp(), *EXAMPLE_SECRET_DIRS]),
             admin_token="admin-token",
             log_path=log_path,
             settings=GatewaySettings(**{"poll_interval_s": 0.1, **settings}),

@@ -27,7 +27,7 @@ from gateway import protocols
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | 429 | 500 | hang
+    mode: str = "ok"  # ok | 429 | 500 | hang | too-long | garbled (200, not the protocol's shape)
     chunks: int = 3
     chunk_delay_s: float = 0.0
     stall_after: int | None = None  # streams: chunks sent before going silent (0: none)
@@ -132,6 +132,8 @@ class MockUpstream:
             return protocols.anthropic_error(
                 400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"
             )
+        if failure == "garbled":  # a 200 whose body is not a Messages answer
+            return JSONResponse({"type": "message", "content": 7})
         if body.get("stream"):
             return StreamingResponse(
                 protocols.anthropic_events(provider, body, behaviour),

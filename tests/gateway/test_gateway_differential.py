@@ -146,6 +146,8 @@ class Gateway:
             "--port", str(self.port), "--store", f"sqlite:///{store_path}",
             "--log", str(log_path), "--insecure-local",
             "--breaker-failures", "1000000", "--shadow-concurrency", "100000",
+            # the vertex service account file lives in pytest's temporary directories
+            "--secrets-dir", str(store_path.parent.parent),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

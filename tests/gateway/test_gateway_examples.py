@@ -25,6 +25,7 @@ from routectl.core.policy import resolve
 from routectl.core.policytest import request_of
 from routectl.core.request import Request
 from routectl.core.state import desired_state, documents_from_resources
+from routectl.detect import attach
 from routectl.loader.yaml_source import load_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
@@ -99,7 +100,10 @@ def apply_directory(store, directory: Path) -> int:
 def stored_policy(store):
     """The policy as the gateway resolves it: from the store's resources."""
     resources = (s.resource for s in store.snapshot().resources.values())
-    return resolve(documents_from_resources(resources))
+    policy = resolve(documents_from_resources(resources))
+    if policy.semantic:  # intents found from the prompt's text, as the gateway finds them
+        attach(policy)
+    return policy
 
 
 SERVED_PROVIDERS: dict[str, set[str]] = {}  # example -> providers that answered

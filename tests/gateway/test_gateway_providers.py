@@ -212,6 +212,22 @@ def test_protocol_errors_fire_the_fallback_triggers(
     assert [a["model"] for a in record["attempts"]] == [model, "m-c"]
 
 
+def test_an_answer_the_adapter_cannot_read_is_a_provider_failure_that_fails_over(
+    configure_adapters, gateway, mock, tmp_path
+):
+    gateway.await_revision(
+        configure_adapters(route(targets="[{model: m-anth}]", fallback="{chain: [m-c], on: [5xx]}"))
+    )
+    mock["p-anth"].mode = "garbled"
+    response = gateway.chat()
+    assert response.status_code == 200, response.text
+    assert response.headers["x-routectl-model"] == "m-c"
+    (record,) = read_log(tmp_path / "decisions.jsonl", 1)
+    first, second = record["attempts"]
+    assert (first["model"], first["status"], second["model"]) == ("m-anth", 502, "m-c")
+    assert "unreadable answer" in first["error"]
+
+
 def test_without_the_trigger_the_client_gets_the_error_in_openai_shape(
     configure_adapters, gateway, mock
 ):

@@ -190,7 +190,7 @@ def test_markdown_for_pull_requests(policy):
     md = run("plan", str(policy), "--format", "markdown", "--detailed-exitcode")
     assert md.exit_code == 2
     assert (
-        "| ✏️ update | `model/gpt-4o` | `spec.pricing.input: 2.5 -> 3.0`<br>_18 unchanged"
+        "| ✏️ update | `model/gpt-4o` | `spec.pricing.input: 2.5 -> 3.0`<br>_19 unchanged"
         in md.stdout
     )
     assert "**Plan: 0 to add, 1 to change, 0 to destroy.**" in md.stdout

@@ -21,9 +21,11 @@ import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routectl.admin.openapi import openapi_document
 from routectl.admin.service import AdminService, InvalidPayload, NotFound
@@ -263,7 +265,32 @@ def admin_app(
         Route("/revisions/{revision:int}", guarded(get_revision), methods=["GET"]),
         Route("/changesets", guarded(apply_changeset), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers=_EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=_EXCEPTION_HANDLERS,
+        middleware=[Middleware(_WithoutTrailingSlash)],
+    )
+    # Starlette's own slash handling answers 307 to a URL built from the Host header,
+    # before any authentication: a redirect anyone can aim at any host.
+    app.router.redirect_slashes = False
+    return app
+
+
+class _WithoutTrailingSlash:
+    """Serve ``/config/`` as ``/config`` (same route, same guard) instead of redirecting."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if path.endswith("/") and len(path) > len(root) + 1:
+                scope = {**scope, "path": path.rstrip("/") or "/"}
+                if "raw_path" in scope and scope["raw_path"]:
+                    scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routectl.core.manifest import KINDS, NAME_PATTERN
 from routectl.core.state import Resource, address, documents_from_resources, secret_paths
+from routectl.gateway.egress import EgressPolicy, unusable_value
 from routectl.store.base import (
     ChangeSet,
     ConfigStore,
@@ -124,8 +125,12 @@ def config_out(snapshot: Snapshot) -> dict[str, Any]:
 
 
 class AdminService:
-    def __init__(self, store: ConfigStore) -> None:
+    """``egress``: the serving gateway's limits on references and provider hosts, checked on
+    every change set (None: the embedded store, checked by the gateway when it loads)."""
+
+    def __init__(self, store: ConfigStore, egress: EgressPolicy | None = None) -> None:
         self.store = store
+        self.egress = egress
 
     def get_config(self, revision: int | None = None) -> dict[str, Any]:
         try:
@@ -201,7 +206,14 @@ class AdminService:
                         f"{op.action} needs a resource", ["operations", index, "resource"]
                     )
                 continue
-            _check_secret_fields(op.resource, ["operations", index, "resource", "spec"])
+            location: list[str | int] = ["operations", index, "resource", "spec"]
+            _check_secret_fields(op.resource, location)
+            if self.egress is not None and isinstance(op.resource.spec, Mapping):
+                for path, reason in self.egress.problems(op.kind, op.resource.spec):
+                    raise InvalidPayload(
+                        f"{op.kind}/{op.name}: {'.'.join(map(str, path))}: {reason}",
+                        [*location, *path],
+                    )
             try:
                 documents_from_resources([op.resource])
             except ValidationError as exc:
@@ -227,6 +239,17 @@ def _check_secret_fields(resource: Resource, location: list[str | int]) -> None:
             value = value[key]
         if isinstance(value, str):
             continue  # a reference: the spec model checks its form
+        if (
+            isinstance(value, Mapping)
+            and set(value) == {"value"}
+            and isinstance(value["value"], str)
+            and unusable_value(value["value"])
+        ):
+            raise InvalidPayload(
+                f"{resource.kind}/{resource.name}: {'.'.join(path)}: the pushed value "
+                f"{unusable_value(value['value'])}; a credential goes into an HTTP header",
+                [*location, *path],
+            )
         if isinstance(value, Mapping) and (
             (set(value) == {"value"} and isinstance(value["value"], str) and value["value"])
             or (

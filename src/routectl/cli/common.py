@@ -58,6 +58,14 @@ def require_policy(result: LoadResult, exit_code: int = Exit.USAGE) -> LoadedPol
         )
         raise typer.Exit(exit_code)
     policy = resolve(d.doc for d in result.documents)
+    if policy.semantic:  # intents with examples: build their encoders (scikit-learn, HTTP)
+        from routectl.detect import DetectorError, attach
+
+        try:
+            attach(policy)
+        except DetectorError as exc:
+            stderr.print(f"[bold red]error[/] {escape(str(exc))}", markup=True)
+            raise typer.Exit(exit_code) from None
     return LoadedPolicy(result.documents, policy, result.files)
 
 

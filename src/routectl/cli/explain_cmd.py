@@ -158,10 +158,10 @@ def _print_text(decision: Decision, walked: Walk | None) -> None:
     if decision.routable:
         stdout.print(f"[bold green]→ {decision.primary}[/]  via route [bold]{decision.route}[/]")
         if decision.fallbacks:
-            stdout.print(
-                f"  fallbacks: {' → '.join(decision.fallbacks)}  "
-                f"(on {', '.join(sorted(decision.triggers))})"
-            )
+            triggers = ", ".join(sorted(decision.triggers))
+            if any(step.code == "strategy.cascade" for step in decision.trace):
+                triggers += "; and on an answer failing the route's cascade checks"
+            stdout.print(f"  fallbacks: {' → '.join(decision.fallbacks)}  (on {triggers})")
         if decision.shadows:
             stdout.print(f"  shadow copies: {', '.join(decision.shadows)}")
         if decision.experiment:

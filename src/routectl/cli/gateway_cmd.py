@@ -16,6 +16,7 @@ import uvicorn
 from routectl.cli.common import Exit, stderr
 from routectl.store import DEFAULT_STORE_URL, open_store
 from routectl.store.base import StoreError
+from routectl.store.crypto import SecretCipher
 
 TOKEN_ENV = "ROUTECTL_ADMIN_TOKEN"
 
@@ -101,6 +102,28 @@ def register(app: typer.Typer) -> None:
             max=64,
             help="Processes serving the same port; more than one needs --counters redis://…",
         ),
+        secrets_dirs: list[Path] = typer.Option(
+            [],
+            "--secrets-dir",
+            help="file: credentials may lie only under these directories (default: none).",
+        ),
+        secret_env: list[str] = typer.Option(
+            [],
+            "--secret-env",
+            help="env: credentials may name only these variables or globs (default: any "
+            "but ROUTECTL_*, which is always refused).",
+        ),
+        provider_hosts: list[str] = typer.Option(
+            [],
+            "--provider-host",
+            help="Providers' baseUrl hosts or globs allowed (default: any).",
+        ),
+        secrets_key_file: Path = typer.Option(
+            None,
+            "--secrets-key-file",
+            help="Fernet keys (one per line, the first encrypts) for pushed secrets at rest; "
+            "default: ROUTECTL_SECRETS_KEY or ROUTECTL_SECRETS_KEY_FILE.",
+        ),
     ) -> None:
         """Serve POST /v1/chat/completions, GET /v1/models, /metrics and the admin API.
 
@@ -108,6 +131,7 @@ def register(app: typer.Typer) -> None:
         """
         from routectl.counters import open_counters
         from routectl.gateway.app import GatewaySettings, create_app
+        from routectl.gateway.egress import EgressPolicy
 
         token = os.environ.get(TOKEN_ENV) or None
         if insecure_local and not is_loopback(host):
@@ -129,7 +153,14 @@ def register(app: typer.Typer) -> None:
                 "pass --counters redis://HOST:PORT/DB"
             )
         try:
+            cipher = (
+                SecretCipher.from_file(secrets_key_file)
+                if secrets_key_file
+                else SecretCipher.from_environment()
+            )
             store = open_store(store_url)
+            if cipher is not None and hasattr(store, "secrets_cipher"):
+                store.secrets_cipher = cipher
             revision = store.current_revision()
         except StoreError as exc:
             raise _fail(str(exc)) from None
@@ -145,7 +176,11 @@ def register(app: typer.Typer) -> None:
             counters_fail_closed=counters_down == "closed",
         )
 
+        egress = EgressPolicy.create(secrets_dirs, secret_env, provider_hosts)
+
         def app_for_this_process(store):
+            if cipher is not None and hasattr(store, "secrets_cipher"):
+                store.secrets_cipher = cipher  # a worker's own store decrypts pushed secrets too
             try:
                 return create_app(
                     store,
@@ -153,6 +188,7 @@ def register(app: typer.Typer) -> None:
                     insecure_local=insecure_local,
                     log_path=log,
                     settings=settings,
+                    egress=egress,
                 )
             except OSError as exc:
                 raise _fail(f"cannot open the decision log {log}: {exc.strerror}") from None
@@ -174,6 +210,28 @@ def register(app: typer.Typer) -> None:
             _serve(gateway_app, sock)
         finally:
             store.close()
+
+    @gateway.command("rotate-secrets")
+    def rotate_secrets(
+        store_url: str = typer.Option(DEFAULT_STORE_URL, "--store", help="The store to re-key."),
+        secrets_key_file: Path = typer.Option(
+            None, "--secrets-key-file", help="As for serve; the first key encrypts."
+        ),
+    ) -> None:
+        """Re-encrypt every pushed secret with the first secrets key (after adding a new key
+        in front of the old one); values stored before encryption get encrypted too.
+
+        Exit 0 done, 2 no or bad key, unusable store.
+        """
+        try:
+            store = open_store(store_url)
+            if secrets_key_file is not None:
+                store.secrets_cipher = SecretCipher.from_file(secrets_key_file)  # type: ignore[attr-defined]
+            count = store.rotate_secrets()  # type: ignore[attr-defined]
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+        stderr.print(f"re-encrypted {count} pushed secret(s) with the first key")
+        store.close()
 
 
 def _serve(gateway_app, sock: socket.socket) -> None:

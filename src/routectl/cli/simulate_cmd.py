@@ -80,6 +80,12 @@ def register(app: typer.Typer) -> None:
             help="Budget spend at the trace's start: a JSON file {budget: USD} or a gateway URL "
             "(its /admin/v1/spend, token from ROUTECTL_ADMIN_TOKEN).",
         ),
+        escalation_log: list[str] = typer.Option(
+            [],
+            "--escalation-log",
+            help="A gateway decision log to measure each model's cascade escalation rate "
+            "from (else the routes' declared escalationRates). Repeatable.",
+        ),
         engine: EngineName = typer.Option(
             EngineName.duckdb,
             "--engine",
@@ -120,6 +126,7 @@ def register(app: typer.Typer) -> None:
             max_shift=max_shift,
             on_error=on_error.value,
             spend=spend,
+            escalation_logs=escalation_log,
             engine=engine.value,
             spark_master=spark_master,
             decisions_out=decisions_out,

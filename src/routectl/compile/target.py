@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from routectl.compile.base import FEATURES, Level, Lowering
+from routectl.compile.base import FEATURES, Level, Lowering, approximate
 from routectl.core.failover import FallbackTrigger
 from routectl.core.filters import FILTERS
 from routectl.core.policy import ModelInfo, Policy, ProviderInfo
@@ -81,6 +81,11 @@ def strategy_levels(ordered: Level, drawn: Level, token_mix: Level) -> dict[str,
     out = {}
     for strategy in STRATEGIES.values():
         out[f"strategy.{strategy.name}"] = drawn if strategy.draws else ordered
+        if strategy.escalates:  # no compiled gateway checks an answer before returning it
+            out[f"strategy.{strategy.name}"] = approximate(
+                "answers are not checked: the cascade's order fails over on transport "
+                "errors only (routectl's own gateway escalates on a failed check)"
+            )
         if strategy.token_dependent:
             out[f"strategy.{strategy.name}.token-dependent"] = token_mix
     return out

@@ -2,7 +2,7 @@
 
 Order of work for one request::
 
-    intent  (explicit > detection rules > default)
+    intent  (explicit > keyword/regex/language rules > examples (semantic) > default)
       -> classification (unknown or missing: the strictest, i.e. allowed by every class)
       -> consumer access
       -> first matching route (ascending ``order``)
@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from routectl.core.bucket import bucket
+from routectl.core.detect import IntentMatch
 from routectl.core.filters import Refusal, Scope, StaticView, static_view
 from routectl.core.plancache import CachedPlan, route_facts
 from routectl.core.policy import ConsumerInfo, Policy, RouteInfo
@@ -46,14 +47,44 @@ _INTENT_TEMPLATES = {
     "intent.keyword": "intent {} (keyword)",
     "intent.regex": "intent {} (pattern)",
     "intent.language": "intent {} (language {})",
+    "intent.semantic": "intent {} ({}: nearest example {!r}, score {:.3f} >= {:.2f})",
     "intent.default": "intent {} (default)",
     "intent.none": "no intent given, detected or defaulted",
 }
 
 
-def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
-    """The request's intent and how it was found (a trace code), without building the trace."""
-    if request.intent:
+def semantic_match(policy: Policy, request: Request) -> IntentMatch | None:
+    """The examples' verdict on the prompt: the edge's precomputed one, else the detector's."""
+    if request.detected is not None:
+        return request.detected
+    if policy.detector is None or not request.prompt:
+        return None
+    return policy.detector.classify(request.prompt)
+
+
+def needs_semantic(policy: Policy, request: Request) -> bool:
+    """Whether detection would ask the examples (no explicit intent, no rule matched)."""
+    if not request.prompt or policy.detector is None:
+        return False
+    if request.intent and not _intent_is_detected_for(policy, request.consumer):
+        return False
+    return detect_intent(policy, request, semantic=False)[1] in ("intent.default", "intent.none")
+
+
+_SEMANTIC = ("intent.semantic", "intent.semantic_miss")
+
+
+def detect_intent(
+    policy: Policy, request: Request, semantic: bool = True
+) -> tuple[str | None, str]:
+    """The request's intent and how it was found (a trace code), without building the trace.
+
+    Order: an explicit intent; then, intent by intent in definition order, its
+    keywords, regular expressions and language; then the examples of every
+    intent (semantic detection, :mod:`routectl.core.detect`); then the default.
+    A consumer with ``intentSource: detected`` does not get to declare its intent.
+    """
+    if request.intent and not _intent_is_detected_for(policy, request.consumer):
         return request.intent, (
             "intent.explicit" if request.intent in policy.intents else "intent.unknown"
         )
@@ -67,6 +98,12 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
                 return intent.name, "intent.regex"
             if language and language in intent.languages:
                 return intent.name, "intent.language"
+        if semantic and (policy.detector is not None or request.detected is not None):
+            match = semantic_match(policy, request)
+            if match is not None and match.intent is not None:
+                return match.intent, "intent.semantic"
+            if match is not None and policy.default_intent:
+                return policy.default_intent, "intent.semantic_miss"
     elif request.language:
         # Without a prompt only the language rules can match: the first intent naming it.
         found = policy.intent_by_language.get(request.language)
@@ -77,8 +114,24 @@ def detect_intent(policy: Policy, request: Request) -> tuple[str | None, str]:
     return None, "intent.none"
 
 
+def _intent_is_detected_for(policy: Policy, consumer: str | None) -> bool:
+    info = policy.consumers.get(consumer) if consumer is not None else None
+    return info is not None and info.intent_source == "detected"
+
+
+_MISS = "intent {} (default; {}: nearest example {!r} of {}, score {:.3f} < {:.2f})"
+
+
 def resolve_intent(policy: Policy, request: Request) -> tuple[str | None, TraceStep]:
     intent, code = detect_intent(policy, request)
+    if code in _SEMANTIC:
+        match = semantic_match(policy, request)
+        assert match is not None
+        if code == "intent.semantic":
+            found = (match.encoder, match.example, match.score, match.threshold)
+            return intent, TraceStep(code, _INTENT_TEMPLATES[code], (intent, *found))
+        missed = (match.encoder, match.example, match.nearest, match.score, match.threshold)
+        return intent, TraceStep("intent.default", _MISS, (intent, *missed))
     if code == "intent.language":
         args: tuple[object, ...] = (intent, request.language)
     else:
@@ -161,6 +214,8 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     :mod:`routectl.core.plancache` for why the shared plan is exactly the same.
     """
     intent, code = detect_intent(policy, request)
+    if code in _SEMANTIC:  # the trace names this prompt's nearest example: not shared
+        return _plan_uncached(policy, request), None
     classification = request.classification
     if classification not in policy.classifications:
         classification = None
@@ -342,7 +397,8 @@ def _plan_uncached(
         policy.allowed_models(classification),
         requires,
         request.language,
-        request.budget,
+        budget=request.budget,
+        intent=intent,
     )
     verdicts: dict[str, Refusal | None] = {}
     if views is None:

@@ -47,6 +47,7 @@ class Scope:
     # The consumer's budget state (routectl.core.budgets); the plan cache serves only
     # requests whose budget has no action, so a cached scope never carries one.
     budget: BudgetState | None = None
+    intent: str | None = None  # the request's intent (quality scores are per intent)
 
 
 Static = Callable[["ModelInfo", Scope], "tuple[object, ...] | None"]
@@ -82,6 +83,17 @@ def _capability(model: ModelInfo, scope: Scope) -> tuple[object, ...] | None:
     if scope.requires <= model.capabilities:
         return None
     return (", ".join(sorted(scope.requires - model.capabilities)),)
+
+
+def _quality(model: ModelInfo, scope: Scope) -> tuple[object, ...] | None:
+    bar = scope.route.quality_bar
+    if bar is None:
+        return None
+    found = model.quality_for(scope.intent)
+    if found is None:
+        return ("none", bar, scope.intent or "(none)", "no score")
+    score, source, date = found
+    return None if score >= bar else (score, bar, scope.intent or "(none)", f"{source}, {date}")
 
 
 def _route_min_context(model: ModelInfo, scope: Scope) -> tuple[object, ...] | None:
@@ -138,6 +150,12 @@ FILTERS: list[Filter] = [
         forbids=True,
     ),
     Filter("capability", "{0} filtered out: lacks capability {1}", static=_capability),
+    # a route's quality bar (strategy cheapest-above): every model that may answer meets it
+    Filter(
+        "quality",
+        "{0} filtered out: quality {1} below the route's {2} for intent {3} ({4})",
+        static=_quality,  # not ``forbids``: the data may go there, the model is not good enough
+    ),
     Filter(
         "context-window",
         "{0} filtered out: context window {1:,} < {2:,} tokens",

@@ -211,6 +211,16 @@ class Latency(Spec):
     """Decoding speed once the answer streams, in tokens per second."""
 
 
+class QualityScore(Spec):
+    """How well a model serves an intent, from the user's own evaluation (0..1)."""
+
+    intent: Name | None = Field(default=None, description="Omitted: any intent without its own.")
+    score: StrictFloat = Field(ge=0, le=1)
+    """How well the model serves the intent, from 0 to 1."""
+    source: str = Field(min_length=1, description="Which evaluation gave the score.")
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="When (YYYY-MM-DD).")
+
+
 class ModelSpec(Spec):
     provider: Name
     """The Provider that serves this model (its metadata.name)."""
@@ -245,11 +255,16 @@ class ModelSpec(Spec):
     """Certifications of this model itself (e.g. a clinical validation), added to its provider's."""
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     """Limits of this model at the provider, on top of the provider's own."""
+    quality: list[QualityScore] = Field(default_factory=list)
+    """Quality scores per intent from your own evaluations (cheapest-above reads them)."""
 
     @model_validator(mode="after")
     def _output_fits(self) -> ModelSpec:
         if self.max_output_tokens > self.context_window:
             raise ValueError("maxOutputTokens cannot exceed contextWindow")
+        intents = [q.intent for q in self.quality]
+        if len(intents) != len(set(intents)):
+            raise ValueError("quality: one score per intent (and at most one without an intent)")
         return self
 
 
@@ -282,6 +297,47 @@ class ClassificationSpec(Spec):
 # --------------------------------------------------------------------------- intents and tiers
 
 
+class EncoderType(StrEnum):
+    lexical = "lexical"
+    embeddings = "embeddings"
+    llm = "llm"
+
+
+class Encoder(Spec):
+    """How a prompt is compared with an intent's examples.
+
+    ``lexical``: TF-IDF over word and character n-grams, fitted on the examples
+    when the policy is resolved; no model weights, no network. ``embeddings``:
+    an OpenAI-compatible ``/v1/embeddings`` endpoint (TEI, vLLM, Ollama, …) at a
+    declared ``provider``, asked for ``model``; vectors are cached per text.
+    ``llm``: a declared ``model`` is asked, with structured output, which intent
+    a prompt is (the examples are its few-shot), and says how sure it is.
+    """
+
+    type: EncoderType = EncoderType.lexical
+    """lexical (built in), embeddings (an /v1/embeddings endpoint) or llm (a classifying Model)."""
+    provider: Name | None = Field(
+        default=None, description="embeddings: the Provider serving /v1/embeddings."
+    )
+    model: str | None = Field(
+        default=None,
+        description="embeddings: the upstream embedding model; llm: the classifying Model.",
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> Encoder:
+        if self.type is EncoderType.embeddings and (self.provider is None or self.model is None):
+            raise ValueError("an embeddings encoder names a 'provider' and a 'model'")
+        if self.type is EncoderType.llm and (self.model is None or self.provider is not None):
+            raise ValueError("an llm encoder names a 'model' (a declared Model) and no provider")
+        if self.type is EncoderType.lexical and (self.provider or self.model):
+            raise ValueError("a lexical encoder takes no 'provider' or 'model'")
+        return self
+
+
+DEFAULT_THRESHOLD = 0.3
+
+
 class IntentDetection(Spec):
     keywords: StrSet = Field(default_factory=list)
     """Words or phrases that, found in the prompt (case-insensitive), select this intent."""
@@ -291,6 +347,26 @@ class IntentDetection(Spec):
     """Regular expressions (Python syntax) that, matching the prompt, select this intent."""
     languages: StrSet = Field(default_factory=list)
     """Languages (ISO 639-1) in which the keywords and expressions apply; empty: any."""
+    examples: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Labelled utterances: a prompt most like one of them is this intent "
+        "(after keyword, regex and language rules of every intent found nothing).",
+    )
+    threshold: StrictFloat | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The least similarity (or, for an llm encoder, confidence) that counts "
+        f"(default {DEFAULT_THRESHOLD}).",
+    )
+    encoder: Encoder | None = Field(default=None, description="Default: lexical.")
+
+    @model_validator(mode="after")
+    def _examples_for_semantic_fields(self) -> IntentDetection:
+        given = [n for n in ("encoder", "threshold") if getattr(self, n) is not None]
+        if given and not self.examples:
+            raise ValueError(f"{' and '.join(given)} apply to 'examples'; there are none")
+        return self
 
     @field_validator("regex")
     @classmethod
@@ -492,6 +568,49 @@ class Constraints(Spec):
     """Capabilities every target must have, on top of the intent's."""
 
 
+class Judge(Spec):
+    model: Name = Field(description="The Model asked to score the answer from 0 to 1.")
+    threshold: StrictFloat = Field(ge=0, le=1, description="A score below it escalates.")
+
+
+class AnswerChecks(Spec):
+    """What makes a cascade step's answer not good enough (any one escalates)."""
+
+    truncated: StrictBool = Field(default=True, description="finish_reason 'length' escalates.")
+    refusal: list[Annotated[str, Field(json_schema_extra={"format": "regex"})]] = Field(
+        default_factory=list,
+        description="Patterns (case-insensitive) of a refusal in the answer's text.",
+    )
+    json_: StrictBool = Field(
+        default=False, alias="json", description="The answer must be a JSON document."
+    )
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="The answer must be JSON valid against this JSON Schema."
+    )
+    judge: Judge | None = None
+    """A Model that scores each answer from 0 to 1; below its threshold escalates."""
+
+    @field_validator("refusal")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+
+class Cascade(Spec):
+    checks: AnswerChecks = Field(default_factory=AnswerChecks)
+    """What makes an answer not good enough; any one failing check escalates."""
+    escalation_rates: dict[Name, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="simulate: the share of each model's answers that fail the checks "
+        "(an assumption, or measured from a decision log with --escalation-log).",
+    )
+
+
 class RouteSpec(Spec):
     order: StrictInt = Field(
         default=100, description="Routes are tried in ascending order; first match wins."
@@ -505,6 +624,15 @@ class RouteSpec(Spec):
     eligible model ranked by this request's cost) or weighted (a sticky split by weight)."""
     targets: list[Target] = Field(min_length=1)
     """The candidate models or tiers, at least one."""
+    cascade: Cascade | None = Field(
+        default=None, description="strategy cascade: the answer checks that escalate."
+    )
+    quality: StrictFloat | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="strategy cheapest-above: the least quality score (for the intent).",
+    )
     fallback: Fallback = Field(default_factory=Fallback)
     """What to try when the chosen model fails, and on which failures."""
     shadows: list[Shadow] = Field(default_factory=list)
@@ -513,6 +641,17 @@ class RouteSpec(Spec):
     """Limits every target must meet: cost per request, context window, capabilities."""
     sticky_by: Literal["consumer", "session", "request_id"] = "request_id"
     """What keeps a caller on the same weighted arm: consumer, session or request_id."""
+
+    @model_validator(mode="after")
+    def _strategy_fields(self) -> RouteSpec:
+        strategy = STRATEGIES[self.strategy]
+        if self.cascade is not None and not strategy.escalates:
+            readers = ", ".join(n for n, s in STRATEGIES.items() if s.escalates)
+            raise ValueError(f"'cascade' is read only by strategy {readers}")
+        if (self.quality is None) == strategy.quality_bar:
+            readers = ", ".join(n for n, s in STRATEGIES.items() if s.quality_bar)
+            raise ValueError(f"strategy {readers} needs 'quality', and only it reads it")
+        return self
 
 
 # --------------------------------------------------------------------------- experiments, consumers
@@ -632,6 +771,10 @@ class ConsumerSpec(Spec):
     )
     allow: ConsumerAccess = Field(default_factory=ConsumerAccess)
     """What this caller may do: intents and data classifications."""
+    intent_source: Literal["declared", "detected"] = "declared"
+    """detected: the intent this consumer's requests declare (header, metadata) is ignored and
+    the policy's intent rules decide, so 'allow.intents' cannot be sidestepped by naming an
+    allowed intent."""
     budget: Budget | None = None
     """Spend allowed per period, with thresholds that alert, downgrade or block."""
     rate_limits: RateLimits = Field(
@@ -693,6 +836,7 @@ class CaseExpectation(Spec):
     routes_to: Name | None = Field(default=None, description="The expected primary model.")
     route: Name | None = Field(default=None, description="The expected matching route.")
     fallbacks: list[Name] | None = Field(default=None, description="The exact fallback chain.")
+    intent: Name | None = Field(default=None, description="The intent found for the request.")
     never_routes_to: NameList = Field(
         default_factory=list,
         description="Models that must appear nowhere: primary, fallbacks, arms, shadows.",

@@ -202,7 +202,13 @@ def _work_out(
     if intent_info is not None:
         requires = requires | intent_info.requires
     scope = Scope(
-        policy, route, classification, policy.allowed_models(classification), requires, language
+        policy,
+        route,
+        classification,
+        policy.allowed_models(classification),
+        requires,
+        language,
+        intent=intent,
     )
     strategy = STRATEGIES[route.strategy]
     models = policy.models

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from typing import Any
 
 from routectl.core import manifest as m
 from routectl.core.budgets import BudgetInfo, budget_info
+from routectl.core.detect import EncoderInfo, IntentDetector, SemanticGroup, SemanticIntent
 from routectl.core.regions import satisfies
+from routectl.core.strategies import STRATEGIES
 from routectl.core.tokens import INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, Bound, Linear, within
 
 
@@ -44,6 +47,8 @@ class ModelInfo:
     certifications: frozenset[str]  # the model's and its provider's
     rpm: int | None
     tpm: int | None
+    # (intent or None for "any other intent", score, source, date), from the user's evals
+    quality: tuple[tuple[str | None, float, str, str], ...] = ()
     # the cost as a linear form in tokens (routectl.core.tokens), made once per model
     cost_form: Linear = field(init=False, repr=False, compare=False)
 
@@ -54,6 +59,16 @@ class ModelInfo:
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
+
+    def quality_for(self, intent: str | None) -> tuple[float, str, str] | None:
+        """(score, source, date) for ``intent``: its own score, else the model's general one."""
+        general = None
+        for name, score, source, date in self.quality:
+            if name is not None and name == intent:
+                return score, source, date
+            if name is None:
+                general = (score, source, date)
+        return general
 
     def latency_ms(self, output_tokens: int) -> float | None:
         if self.ttft_ms is None or not self.output_tokens_per_second:
@@ -130,6 +145,24 @@ class ExperimentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerChecksInfo:
+    """A cascade's answer checks; evaluated by the gateway on each step's answer."""
+
+    truncated: bool
+    refusal: tuple[re.Pattern[str], ...]
+    json: bool
+    json_schema: str | None  # a JSON Schema document, as canonical JSON text (hashable)
+    judge_model: str | None
+    judge_threshold: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeInfo:
+    checks: AnswerChecksInfo
+    escalation_rates: tuple[tuple[str, float], ...]  # declared, for simulate
+
+
+@dataclass(frozen=True, slots=True)
 class RouteInfo:
     name: str
     order: int
@@ -158,6 +191,8 @@ class RouteInfo:
     downgraded_to: str | None = None  # a tier, when this is a route's downgraded copy
     # every model the route may serve: members of its targets and its fallbacks
     candidates: frozenset[str] = frozenset()
+    cascade: CascadeInfo | None = None
+    quality_bar: float | None = None  # strategy cheapest-above
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +206,7 @@ class ConsumerInfo:
     budgets: tuple[BudgetInfo, ...] = ()  # its own, then its team's
     rpm: int | None = None
     tpm: int | None = None
+    intent_source: str = "declared"  # "detected": the request's own intent is not trusted
 
 
 @dataclass
@@ -202,6 +238,10 @@ class Policy:
     _downgrades: dict[tuple[str, str], RouteInfo] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Intents with examples, grouped by encoder; the detector an edge built for them
+    # (routectl.detect.attach). Without a detector the examples are not consulted.
+    semantic: tuple[SemanticGroup, ...] = ()
+    detector: IntentDetector | None = field(default=None, repr=False, compare=False)
 
     @property
     def budgets(self) -> dict[str, BudgetInfo]:
@@ -211,7 +251,7 @@ class Policy:
         return out
 
     def route_named(self, name: str) -> RouteInfo | None:
-        return next((r for r in self.routes if r.name == name), None)
+        return self.routes_by_name.get(name)
 
     def downgraded(self, route: RouteInfo, tier: str) -> RouteInfo:
         """``route`` served from ``tier``: its targets become the tier's models, ranked by
@@ -231,6 +271,10 @@ class Policy:
                 downgraded_to=tier,
             )
         return hit
+
+    @functools.cached_property
+    def routes_by_name(self) -> dict[str, RouteInfo]:
+        return {route.name: route for route in self.routes}
 
     def allowed_models(self, classification: str | None) -> frozenset[str]:
         key = classification if classification in self.classifications else None
@@ -351,6 +395,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         strictest &= names
     allowed[None] = strictest
     return Policy(
+        semantic=_semantic_groups(by_kind["Intent"].values()),
         providers=providers,
         models=models,
         classifications=classifications,
@@ -407,6 +452,7 @@ def _model(doc: m.Model, provider: ProviderInfo, tiers: dict[str, int]) -> Model
         certifications=frozenset(spec.certifications) | provider.certifications,
         rpm=spec.rate_limits.rpm,
         tpm=spec.rate_limits.tpm,
+        quality=tuple((q.intent, q.score, q.source, q.date) for q in spec.quality),
     )
 
 
@@ -419,6 +465,21 @@ def _classification(doc: m.Classification) -> ClassificationInfo:
         certifications=frozenset(allow.certifications),
         open_weight_only=allow.open_weight_only,
     )
+
+
+def _semantic_groups(docs: Iterable[m.Intent]) -> tuple[SemanticGroup, ...]:
+    groups: dict[EncoderInfo, list[SemanticIntent]] = {}
+    for doc in docs:
+        detect = doc.spec.detect
+        if not detect.examples:
+            continue
+        declared = detect.encoder or m.Encoder()
+        encoder = EncoderInfo(declared.type.value, declared.provider, declared.model)
+        threshold = m.DEFAULT_THRESHOLD if detect.threshold is None else detect.threshold
+        groups.setdefault(encoder, []).append(
+            SemanticIntent(doc.metadata.name, tuple(detect.examples), threshold)
+        )
+    return tuple(SemanticGroup(encoder, tuple(intents)) for encoder, intents in groups.items())
 
 
 def _intent(doc: m.Intent) -> IntentInfo:
@@ -490,6 +551,26 @@ def _route(
             else None
         ),
         candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
+        cascade=_cascade(spec.cascade) if STRATEGIES[spec.strategy].escalates else None,
+        quality_bar=spec.quality,
+    )
+
+
+def _cascade(cascade: m.Cascade | None) -> CascadeInfo:
+    cascade = cascade or m.Cascade()
+    checks = cascade.checks
+    return CascadeInfo(
+        AnswerChecksInfo(
+            truncated=checks.truncated,
+            refusal=tuple(re.compile(p, re.IGNORECASE) for p in checks.refusal),
+            json=checks.json_ or checks.json_schema is not None,
+            json_schema=(
+                json.dumps(checks.json_schema, sort_keys=True) if checks.json_schema else None
+            ),
+            judge_model=checks.judge.model if checks.judge else None,
+            judge_threshold=checks.judge.threshold if checks.judge else None,
+        ),
+        tuple(sorted(cascade.escalation_rates.items())),
     )
 
 
@@ -516,6 +597,7 @@ def _consumer(doc: m.Consumer, teams: dict[str, BudgetInfo | None]) -> ConsumerI
         budgets=tuple(budgets),
         rpm=spec.rate_limits.rpm,
         tpm=spec.rate_limits.tpm,
+        intent_source=spec.intent_source,
     )
 
 

@@ -89,6 +89,8 @@ def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision, Wal
     if expect.routes_to is not None and decision.primary != expect.routes_to:
         got = decision.primary or f"nothing ({decision.unroutable_reason})"
         failures.append(f"expected primary {expect.routes_to}, got {got}")
+    if expect.intent is not None and decision.intent != expect.intent:
+        failures.append(f"expected intent {expect.intent}, got {decision.intent or 'none'}")
     if expect.route is not None and decision.route != expect.route:
         failures.append(f"expected route {expect.route}, got {decision.route or 'none'}")
     if expect.fallbacks is not None and list(decision.fallbacks) != list(expect.fallbacks):

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from routectl.core.detect import IntentMatch
+
 EMPTY: Mapping[str, str] = MappingProxyType({})
 # A request's ``model`` that leaves the choice to the policy (as does no model at all).
 AUTO_MODEL = "auto"
@@ -43,6 +45,9 @@ class Request:
     requires: frozenset[str] = frozenset()  # capabilities the request itself needs
     model: str | None = None  # a model name or alias the client asked for; None/"auto": any
     budget: BudgetState | None = None  # None: spend unknown or no budget; routes see 0% used
+    # the examples' verdict on ``prompt``, when an edge classified it ahead (the gateway does,
+    # off its event loop, for encoders that call out); else the policy's detector is asked
+    detected: IntentMatch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,10 @@ class Arm:
     primary: str
     fallbacks: tuple[str, ...]
     experiment: str | None = None
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return (self.primary, *self.fallbacks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,9 @@ class Strategy:
     rank: Callable[[ModelInfo], Linear] | None = None  # rank by this form, then tier, name
     draws: bool = False
     weights: bool = False  # targets carry weights (lint: a weight elsewhere means nothing)
+    # the gateway checks each answer against the route's ``cascade`` and escalates
+    escalates: bool = False
+    quality_bar: bool = False  # the route declares a ``quality`` its models must meet
 
     @property
     def token_dependent(self) -> bool:
@@ -157,6 +160,36 @@ def register(strategy: Strategy) -> None:
 register(Strategy("priority", _ordered_arms("priority")))
 register(Strategy("cheapest", _ordered_arms("cheapest"), whole_groups=True, rank=cost_form))
 register(Strategy("weighted", _weighted_arms, draws=True, weights=True))
+
+
+def _cascade_arms(
+    groups: Sequence[Group], chain: Sequence[str], input_tokens: int, output_tokens: int
+) -> tuple[list[Arm], TraceStep]:
+    # The targets in order, then the fallbacks: the order a cascade escalates in (the
+    # gateway checks each answer against the route's cascade.checks; routectl.gateway.cascade).
+    arms, _ = _one_arm("cascade", [g.members[0].name for g in groups if g.members], chain)
+    steps = " -> ".join((arms[0].primary, *arms[0].fallbacks))
+    step = TraceStep(
+        "strategy.cascade",
+        "cascade {} (the next model when an answer fails the route's checks)",
+        (steps,),
+        arms[0].primary,
+    )
+    return arms, step
+
+
+# The cheapest eligible model; the route's quality bar is a hard filter (filters.py,
+# "quality"), so every model it may reach, fallbacks included, meets the bar.
+register(
+    Strategy(
+        "cheapest-above",
+        _ordered_arms("cheapest-above"),
+        whole_groups=True,
+        rank=cost_form,
+        quality_bar=True,
+    )
+)
+register(Strategy("cascade", _cascade_arms, escalates=True))
 
 DEFAULT = "priority"
 

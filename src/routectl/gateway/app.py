@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+from prometheus_client import Counter, Gauge
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,12 +36,15 @@ from starlette.types import Receive, Scope, Send
 
 from routectl.counters import open_counters
 from routectl.gateway.auth import presented_key
-from routectl.gateway.breaker import Breakers
+from routectl.gateway.boundary import ErrorBoundary
+from routectl.gateway.breaker import BreakerCollector, Breakers
 from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_body
 from routectl.gateway.decisionlog import DecisionLog
+from routectl.gateway.egress import EgressPolicy
+from routectl.gateway.intake import Refused, check_headers
 from routectl.gateway.limits import Limits
 from routectl.gateway.metrics import GatewayMetrics
-from routectl.gateway.runtime import RuntimeHolder
+from routectl.gateway.runtime import Runtime, RuntimeHolder
 from routectl.gateway.shadow import ShadowSender
 from routectl.gateway.upstream import make_client
 from routectl.store.base import ConfigStore
@@ -62,13 +66,28 @@ class GatewaySettings:
 
 
 class Gateway:
-    def __init__(self, store: ConfigStore, settings: GatewaySettings, log_path: Path | None):
+    def __init__(
+        self,
+        store: ConfigStore,
+        settings: GatewaySettings,
+        log_path: Path | None,
+        egress: EgressPolicy,
+    ):
         self.store = store
         self.settings = settings
+        self.egress = egress
         self.metrics = GatewayMetrics()
-        self.holder = RuntimeHolder(store, settings.poll_interval_s)
-        self.holder.on_swap = lambda runtime: self.metrics.revision.set(runtime.revision)
+        self.unusable = Gauge(
+            "routectl_gateway_unusable_models",
+            "Models skipped by every request of this revision (refused or unreadable "
+            "credential or baseUrl, unsupported provider type), by provider.",
+            ["provider"],
+            registry=self.metrics.registry,
+        )
+        self.holder = RuntimeHolder(store, settings.poll_interval_s, egress)
+        self.holder.on_swap = self._swapped
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.metrics.registry.register(BreakerCollector(self.breakers))
         self.decisions = DecisionLog(log_path, settings.log_flush_interval_s)
         self.decisions.open()
         self.client: aiohttp.ClientSession = None  # type: ignore[assignment]  # set at startup
@@ -80,6 +99,16 @@ class Gateway:
             settings.counters_fail_closed,
             settings.spend_flush_interval_s,
         )
+
+    def _swapped(self, runtime: Runtime) -> None:
+        self.metrics.revision.set(runtime.revision)
+        self.breakers.retain(provider_identities(runtime))
+        counts: dict[str, int] = {}
+        for upstream in runtime.upstreams.values():
+            counts[upstream.provider] = counts.get(upstream.provider, 0) + bool(upstream.problem)
+        self.unusable.clear()
+        for provider, count in counts.items():
+            self.unusable.labels(provider).set(count)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -128,8 +157,22 @@ class Gateway:
         return await self.limits.spend_report(runtime.policy)
 
 
+def provider_identities(runtime: Runtime) -> dict[str, object]:
+    """What makes each provider the upstream it is: its declared endpoint, type,
+    credential references and timeouts, and whether it is usable."""
+    problems = {u.provider: u.problem for u in runtime.upstreams.values()}
+    return {
+        name: (repr(provider), problems.get(name))
+        for name, provider in runtime.policy.providers.items()
+    }
+
+
 def admin_routes(
-    store: ConfigStore, admin_token: str | None, insecure_local: bool, gw: Gateway | None = None
+    store: ConfigStore,
+    admin_token: str | None,
+    insecure_local: bool,
+    egress: EgressPolicy,
+    gw: Gateway | None = None,
 ) -> list[Mount]:
     """The admin API under /admin/v1, when this installation has it."""
     if importlib.util.find_spec("routectl.admin.http") is None:
@@ -137,8 +180,9 @@ def admin_routes(
     from routectl.admin.http import admin_app
     from routectl.admin.service import AdminService
 
+    service = AdminService(store, egress)
     spend = gw.spend if gw is not None else None
-    app = admin_app(AdminService(store), admin_token, insecure_local, spend=spend)
+    app = admin_app(service, admin_token, insecure_local, spend=spend)
     return [Mount("/admin/v1", app=app)]
 
 
@@ -149,19 +193,23 @@ def create_app(
     insecure_local: bool = False,
     log_path: Path | None = None,
     settings: GatewaySettings | None = None,
-) -> GatewayApp:
-    gw = Gateway(store, settings or GatewaySettings(), log_path)
+    egress: EgressPolicy | None = None,
+) -> ErrorBoundary:
+    """The gateway's ASGI app; ``egress``: what configurations may make it read and reach
+    (default: no credential files, no ROUTECTL_* variables, any provider host)."""
+    gw = Gateway(store, settings or GatewaySettings(), log_path, egress or EgressPolicy())
     app = Starlette(
         routes=[
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/metrics", gw.prometheus, methods=["GET"]),
             Route("/healthz", gw.health, methods=["GET"]),
-            *admin_routes(store, admin_token, insecure_local, gw),
+            *admin_routes(store, admin_token, insecure_local, gw.egress, gw),
         ],
         lifespan=gw.lifespan,
         exception_handlers={404: _not_found},
     )
-    return GatewayApp(gw, app)
+    app.router.redirect_slashes = False  # a redirect would be built from the Host header
+    return ErrorBoundary(GatewayApp(gw, app), gw, frozenset({CHAT_PATH}))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -179,46 +227,100 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 class GatewayApp:
-    """ASGI entry: POST /v1/chat/completions directly, everything else through Starlette."""
+    """ASGI entry: POST /v1/chat/completions directly, everything else through Starlette.
+
+    Every request's headers pass :func:`~routectl.gateway.intake.check_headers` first; a
+    chat request then authenticates before its body is read (see routectl.gateway.intake).
+    """
 
     def __init__(self, gateway: Gateway, rest: Starlette) -> None:
         self.gateway = gateway
         self.rest = rest
+        self.rejected = Counter(
+            "routectl_gateway_rejected_requests",
+            "Requests refused at intake, before authentication or routing, by reason.",
+            ["reason"],
+            registry=gateway.metrics.registry,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CHAT_PATH:
-            if scope["method"] != "POST":
-                response = Response(
-                    error_body("use POST", "invalid_request_error", "method_not_allowed"),
-                    405,
-                    {"allow": "POST"},
-                    media_type=JSON,
-                )
-            else:
-                body = await _read_body(receive, scope["headers"])
-                if body is None:
-                    response = Response(
-                        error_body(
-                            f"the request body is over {MAX_CHAT_BODY // (1024 * 1024)} MiB",
-                            "invalid_request_error",
-                            "request_too_large",
-                        ),
-                        413,
-                        media_type=JSON,
-                    )
-                    await response(scope, receive, send)
-                    return
-                response = await chat_completions(self.gateway, scope["headers"], body)
-                if type(response) is PlainAnswer:  # the common case, sent without more layers
-                    start = {"type": "http.response.start", "status": response.status}
-                    await send({**start, "headers": response.headers})
-                    await send({"type": "http.response.body", "body": response.body})
-                    if response.after is not None:
-                        self.gateway.limits.charge_soon(response.after)
-                    return
-            await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.rest(scope, receive, send)
+            return
+        try:
+            check_headers(scope["headers"])
+        except Refused as exc:
+            self.rejected.labels(exc.code).inc()
+            await _refusal(exc.status, str(exc), exc.code)(scope, receive, send)
+            return
+        if scope["path"] == CHAT_PATH:
+            await self.chat(scope, receive, send)
             return
         await self.rest(scope, receive, send)
+
+    async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            response = Response(
+                error_body("use POST", "invalid_request_error", "method_not_allowed"),
+                405,
+                {"allow": "POST"},
+                media_type=JSON,
+            )
+            await response(scope, receive, send)
+            return
+        if not self._authenticates(scope["headers"]):
+            # Answered (logged and metered) by the endpoint from the headers alone; the
+            # body is never read, and the connection closes rather than drain it.
+            response = await chat_completions(self.gateway, scope["headers"], b"")
+            if isinstance(response, Response):
+                response.headers["connection"] = "close"
+            await _send(response, scope, receive, send, self.gateway)
+            return
+        body = await _read_body(receive, scope["headers"])
+        if body is None:
+            self.rejected.labels("request_too_large").inc()
+            response = _refusal(
+                413,
+                f"the request body is over {MAX_CHAT_BODY // (1024 * 1024)} MiB",
+                "request_too_large",
+            )
+            await response(scope, receive, send)
+            return
+        response = await chat_completions(self.gateway, scope["headers"], body)
+        await _send(response, scope, receive, send, self.gateway)
+
+    def _authenticates(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        runtime = self.gateway.holder.runtime
+        assert runtime is not None
+        authorization = api_key = None
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        return runtime.keys.consumer_for(presented_key(authorization, api_key)) is not None
+
+
+async def _send(
+    response: PlainAnswer | Response, scope: Scope, receive: Receive, send: Send, gw: Gateway
+) -> None:
+    if type(response) is PlainAnswer:  # the common case, sent without more layers
+        start = {"type": "http.response.start", "status": response.status}
+        await send({**start, "headers": response.headers})
+        await send({"type": "http.response.body", "body": response.body})
+        if response.after is not None:  # the charge, off the request's path
+            gw.limits.charge_soon(response.after)
+        return
+    await response(scope, receive, send)  # type: ignore[operator]
+
+
+def _refusal(status: int, message: str, code: str) -> Response:
+    return Response(
+        error_body(message, "invalid_request_error", code),
+        status,
+        {"connection": "close"},
+        media_type=JSON,
+    )
 
 
 # Chat bodies carry text and, for vision, base64 images; past this a body is

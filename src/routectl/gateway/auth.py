@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from routectl.core.policy import ConsumerInfo
 from routectl.core.state import address
-from routectl.gateway.secrets import SecretUnavailable, resolve_secret
+from routectl.gateway.egress import EgressPolicy
+from routectl.gateway.secrets import DEFAULT_EGRESS, SecretUnavailable, resolve_secret
 from routectl.store.base import ConfigStore
 
 log = logging.getLogger("routectl.gateway")
@@ -45,7 +46,11 @@ class KeyTable:
 _PREFIX = 8
 
 
-def build_key_table(consumers: Mapping[str, ConsumerInfo], store: ConfigStore) -> KeyTable:
+def build_key_table(
+    consumers: Mapping[str, ConsumerInfo],
+    store: ConfigStore,
+    egress: EgressPolicy = DEFAULT_EGRESS,
+) -> KeyTable:
     by_prefix: dict[bytes, tuple[bytes, str]] = {}
     anonymous = None
     for consumer in consumers.values():
@@ -55,7 +60,11 @@ def build_key_table(consumers: Mapping[str, ConsumerInfo], store: ConfigStore) -
             continue
         try:
             value = resolve_secret(
-                consumer.api_key_ref, store, address("Consumer", consumer.name), ("apiKey",)
+                consumer.api_key_ref,
+                store,
+                address("Consumer", consumer.name),
+                ("apiKey",),
+                egress,
             )
         except SecretUnavailable as exc:
             log.warning("consumer %s cannot authenticate: %s", consumer.name, exc)

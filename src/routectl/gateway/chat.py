@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from routectl.core.budgets import charge_cost
 from routectl.core.evaluator import decide
 from routectl.core.request import Decision, Request, refused_as_forbidden
+from routectl.gateway import cascade
 from routectl.gateway.auth import presented_key
 from routectl.gateway.decisionlog import utc_timestamp
 from routectl.gateway.features import (
@@ -25,6 +26,7 @@ from routectl.gateway.features import (
     request_features,
     requested_max_tokens,
 )
+from routectl.gateway.intake import parse_json
 from routectl.gateway.limits import Rejection, cached_tokens
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
@@ -75,6 +77,8 @@ class Exchange:
         "features",
         "decision",
         "max_tokens",
+        "extra_cost",
+        "extra",
     )
 
     def __init__(self, gw: Gateway, runtime: Runtime, request_id: str) -> None:
@@ -86,6 +90,8 @@ class Exchange:
         self.features: Request | None = None
         self.decision: Decision | None = None
         self.max_tokens: int | None = None  # as the client asked
+        self.extra_cost = 0.0  # calls besides the answering one: cascade steps, judge, classifier
+        self.extra: dict[str, Any] = {}  # decision-log fields of dynamic routing (detect, cascade)
 
     def finish(
         self,
@@ -104,11 +110,11 @@ class Exchange:
         if usage:
             input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
             output_tokens = _count(usage.get("completion_tokens"), None)
-        cost = 0.0
+        cost = self.extra_cost
         cached = cached_tokens(usage)
         if model is not None:
             info = self.runtime.policy.models[model]
-            cost = charge_cost(
+            cost += charge_cost(
                 info.price_input,
                 info.price_output,
                 info.price_cached_input,
@@ -152,6 +158,7 @@ class Exchange:
                 "max_tokens": self.max_tokens,
                 "requires": sorted(features.requires) if features else [],
                 "requested_model": features.model if features else None,
+                **self.extra,
             }
         )
         self.gw.metrics.answered(
@@ -167,9 +174,12 @@ class Exchange:
         return model, input_tokens, output_tokens or 0
 
     def metered(self, model: str | None) -> bool:
-        """Whether the answer is charged to a consumer's budgets or token window."""
+        """Whether the answer (and the request's other calls: classifier, cascade steps,
+        judge) is charged to a consumer's budgets or token window."""
         features = self.features
-        if model is None or features is None or features.consumer is None:
+        if (model is None and not self.extra_cost) or features is None:
+            return False
+        if features.consumer is None:
             return False
         consumer = self.runtime.policy.consumers.get(features.consumer)
         return consumer is not None and bool(consumer.budgets or consumer.tpm)
@@ -177,17 +187,20 @@ class Exchange:
     async def charge(self, model: str | None, tokens_in: int, tokens_out: int, usage) -> None:
         """Spend and tokens to the consumer's budgets and windows (after the answer)."""
         features = self.features
-        if model is None or features is None or features.consumer is None:
+        if (model is None and not self.extra_cost) or features is None:
+            return
+        if features.consumer is None:
             return
         policy = self.runtime.policy
         await self.gw.limits.charge(
             policy,
             features.consumer,
-            policy.models[model],
+            policy.models[model] if model is not None else None,
             usage,
             tokens_in,
             tokens_out,
             self.arrived,
+            extra_cost=self.extra_cost,
         )
 
     def refuse(self, rejection: Rejection) -> Response:
@@ -270,7 +283,7 @@ async def chat_completions(
     # The counter round trip (budgets, rate windows) overlaps reading the body.
     admitting = gw.limits.begin(runtime.policy, consumer, ex.arrived)
     try:
-        body = orjson.loads(raw_body)
+        body = parse_json(raw_body)
         messages = parse_body(body)
         ex.features = request_features(
             raw_headers, body, messages, consumer, ex.request_id, gw.settings.default_output_tokens
@@ -290,6 +303,11 @@ async def chat_completions(
         if admission.budget is not None:
             ex.features = dataclasses.replace(ex.features, budget=admission.budget)
 
+    if runtime.policy.detector is not None:
+        ex.features = await cascade.classify_ahead(runtime.policy, ex.features)
+        if ex.features.detected is not None:
+            ex.extra["detect"] = cascade.detection_record(ex.features.detected)
+            ex.extra_cost += ex.features.detected.cost
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
         code = decision.unroutable_code or "unroutable"
@@ -309,6 +327,9 @@ async def chat_completions(
     # a 100 KB body cost more than orjson's encode (~0.35 ms vs ~0.13-0.18 ms).
     stream = body.get("stream") is True
     route = decision.route or ""
+    route_info = runtime.policy.routes_by_name.get(route)
+    if route_info is not None and route_info.cascade is not None:
+        return await cascade.answer(ex, route_info.cascade, body, stream)
     answer = await send_chain(
         gw.client,
         runtime,
@@ -330,6 +351,8 @@ async def chat_completions(
     if answer.upstream is None:
         tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
         ex.finish(502, answer, shadows=shadows)
+        if ex.metered(None):  # the intent classifier's call was paid for
+            gw.limits.charge_soon(ex.charge(None, 0, 0, None))
         return Response(
             error_body(
                 f"all upstreams failed: {tried}",

@@ -29,6 +29,10 @@ so the field names are an interface::
     requires        capabilities the request needs by its body (vision, tools, json)
     requested_model the model the client pinned (a name or alias), or null for auto
 
+A 5xx the gateway produces outside the chat endpoint (the admin API with its store down,
+an internal error) is written too, with the fields above (most null) plus ``path`` (the
+endpoint group) and ``error`` (see routectl.gateway.boundary).
+
 Records are buffered and written at least every second and at shutdown; the
 write happens off the event loop.
 """

@@ -352,24 +352,29 @@ class Limits:
         self,
         policy: Policy,
         consumer_name: str | None,
-        model: ModelInfo,
+        model: ModelInfo | None,
         usage: Mapping[str, Any] | None,
         input_tokens: int,
         output_tokens: int,
         arrived: float,
         shadow: bool = False,
+        extra_cost: float = 0.0,
     ) -> None:
+        """``model``'s answer at its list prices, plus ``extra_cost``: the request's other
+        calls (intent classifier, a cascade's rejected answers and judge), already priced."""
         consumer = policy.consumers.get(consumer_name) if consumer_name else None
         if consumer is None or not (consumer.budgets or consumer.tpm):
             return
-        cost = charge_cost(
-            model.price_input,
-            model.price_output,
-            model.price_cached_input,
-            input_tokens,
-            output_tokens,
-            cached_tokens(usage),
-        )
+        cost = extra_cost
+        if model is not None:
+            cost += charge_cost(
+                model.price_input,
+                model.price_output,
+                model.price_cached_input,
+                input_tokens,
+                output_tokens,
+                cached_tokens(usage),
+            )
         add: dict[str, tuple[float, int]] = {}
         for budget in consumer.budgets:
             bucket = window(budget, arrived).charge

@@ -27,8 +27,9 @@ from routectl.core.failover import OutcomeKind
 from routectl.core.policy import Policy, ProviderInfo, resolve
 from routectl.core.state import address, documents_from_resources
 from routectl.gateway.auth import KeyTable, build_key_table
+from routectl.gateway.egress import EgressPolicy, EgressRefused
 from routectl.gateway.providers import AdapterProblem, ProviderAdapter, Target, adapter_for
-from routectl.gateway.secrets import SecretUnavailable, resolve_secret
+from routectl.gateway.secrets import DEFAULT_EGRESS, SecretUnavailable, resolve_secret
 from routectl.store.base import ConfigStore
 
 log = logging.getLogger("routectl.gateway")
@@ -62,11 +63,15 @@ class Runtime:
     metadata_keys: frozenset[str] = frozenset()
 
 
-def build_runtime(store: ConfigStore) -> Runtime:
+def build_runtime(store: ConfigStore, egress: EgressPolicy = DEFAULT_EGRESS) -> Runtime:
     """The runtime of the store's current revision (blocking: run it in a thread)."""
     snapshot = store.snapshot()
     policy = resolve(documents_from_resources(s.resource for s in snapshot.resources.values()))
-    adapters = {name: _adapter(p, store) for name, p in policy.providers.items()}
+    adapters = {name: _adapter(p, store, egress) for name, p in policy.providers.items()}
+    if policy.semantic:  # the same detector explain, policy tests and simulate build
+        from routectl.detect import attach
+
+        attach(policy, lambda provider: _encoder_headers(provider, store, egress))
     upstreams = {}
     for model in policy.models.values():
         provider = policy.providers[model.provider]
@@ -88,23 +93,32 @@ def build_runtime(store: ConfigStore) -> Runtime:
         revision=snapshot.revision,
         policy=policy,
         upstreams=upstreams,
-        keys=build_key_table(policy.consumers, store),
+        keys=build_key_table(policy.consumers, store, egress),
         models_body=_models_bodies(policy),
         metadata_keys=frozenset(key for r in policy.routes for key, _ in r.metadata),
     )
 
 
 def _adapter(
-    provider: ProviderInfo, store: ConfigStore
+    provider: ProviderInfo, store: ConfigStore, egress: EgressPolicy
 ) -> tuple[ProviderAdapter | None, str | None, OutcomeKind]:
     """The provider's adapter with its credentials resolved, or why there is none."""
     where = address("Provider", provider.name)
     try:
+        egress.check_base_url(provider.base_url)
+    except EgressRefused as exc:
+        log.warning("provider %s is unusable: baseUrl refused: %s", provider.name, exc)
+        return None, f"baseUrl refused ({exc})", OutcomeKind.unsupported
+    try:
         key = None
         if provider.api_key_ref:
-            key = resolve_secret(provider.api_key_ref, store, where, ("credentials", "apiKey"))
+            key = resolve_secret(
+                provider.api_key_ref, store, where, ("credentials", "apiKey"), egress
+            )
         headers = {
-            name.lower(): resolve_secret(ref, store, where, ("credentials", "headers", name))
+            name.lower(): resolve_secret(
+                ref, store, where, ("credentials", "headers", name), egress
+            )
             for name, ref in provider.header_refs
         }
     except SecretUnavailable as exc:
@@ -115,6 +129,34 @@ def _adapter(
     except AdapterProblem as exc:
         log.warning("provider %s is unusable: %s", provider.name, exc)
         return None, str(exc), OutcomeKind.unsupported
+
+
+def _encoder_headers(
+    provider: ProviderInfo, store: ConfigStore, egress: EgressPolicy
+) -> dict[str, str]:
+    """Credential headers for an intent encoder's calls (OpenAI-compatible: a bearer key),
+    under the same egress policy as every provider the gateway forwards to."""
+    where = address("Provider", provider.name)
+    try:
+        egress.check_base_url(provider.base_url)
+        headers = {
+            name.lower(): resolve_secret(
+                ref, store, where, ("credentials", "headers", name), egress
+            )
+            for name, ref in provider.header_refs
+        }
+        if provider.api_key_ref:
+            key = resolve_secret(
+                provider.api_key_ref, store, where, ("credentials", "apiKey"), egress
+            )
+            headers["authorization"] = f"Bearer {key}"
+    except EgressRefused as exc:
+        log.warning("intent encoder at provider %s is refused: %s", provider.name, exc)
+        return {}
+    except SecretUnavailable as exc:  # the encoder's calls then fail, named, as misses
+        log.warning("intent encoder at provider %s has no credential: %s", provider.name, exc)
+        return {}
+    return headers
 
 
 def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
@@ -159,14 +201,20 @@ def _models_bodies(policy: Policy) -> dict[str | None, bytes]:
 class RuntimeHolder:
     """The current runtime, replaced by a background poller when the revision moves."""
 
-    def __init__(self, store: ConfigStore, poll_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: ConfigStore,
+        poll_interval_s: float = 0.25,
+        egress: EgressPolicy = DEFAULT_EGRESS,
+    ) -> None:
         self.store = store
+        self.egress = egress
         self.poll_interval_s = poll_interval_s
         self.runtime: Runtime | None = None
         self.on_swap = lambda runtime: None
 
     async def load(self) -> Runtime:
-        runtime = await asyncio.to_thread(build_runtime, self.store)
+        runtime = await asyncio.to_thread(build_runtime, self.store, self.egress)
         self._swap(runtime)
         return runtime
 
@@ -189,7 +237,7 @@ class RuntimeHolder:
                     revision = await asyncio.to_thread(self.store.current_revision)
                 if self.runtime is not None and revision == self.runtime.revision:
                     continue
-                self._swap(await asyncio.to_thread(build_runtime, self.store))
+                self._swap(await asyncio.to_thread(build_runtime, self.store, self.egress))
                 last_error = None
             except asyncio.CancelledError:
                 raise

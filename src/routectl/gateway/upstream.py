@@ -206,64 +206,84 @@ async def _attempt(
         return Outcome(upstream.problem_kind, detail=upstream.problem), None
     if not breakers.allow(upstream.provider):
         return Outcome(OutcomeKind.circuit_open, detail="circuit open"), None
-    limited = await limits.admit_model(runtime.policy, upstream.model, tokens, arrived)
-    if limited is not None:  # like an upstream's 429, without asking it (not its fault)
-        content = error_body(limited, "rate_limit_error")
-        return Outcome(OutcomeKind.rate_limited, 429, limited), Answer(
-            upstream, 429, content, "application/json"
-        )
+    # Whatever happens next (a local refusal, the request's own fault, an error, a
+    # cancellation), a probe that reports nothing is freed at the end.
+    sent = time.monotonic()
+    reports = breakers.reports(upstream.provider)
     try:
-        outgoing = await adapter.prepare(body, upstream.target, stream)
-    except (BadClientRequest, TypeError, ValueError, AttributeError, KeyError) as exc:
-        # This protocol cannot say what the client asked (or the body's shape is off).
-        if not isinstance(exc, BadClientRequest):
-            exc = BadClientRequest(f"cannot translate the request ({type(exc).__name__}: {exc})")
-        content = error_body(f"{upstream.provider}: {exc}", "invalid_request_error")
-        return Outcome(OutcomeKind.answered, 400, str(exc)), Answer(
-            upstream, 400, content, "application/json"
-        )
-    except TokenUnavailable as exc:
-        return Outcome(OutcomeKind.missing_credential, detail=str(exc)), None
-    response = None
-    try:
-        response = await client.post(
-            URL(outgoing.url, encoded=True),
-            data=outgoing.data,
-            headers=outgoing.headers,
-            timeout=upstream.timeout,
-        )
+        limited = await limits.admit_model(runtime.policy, upstream.model, tokens, arrived)
+        if limited is not None:  # like an upstream's 429, without asking it (not its fault)
+            content = error_body(limited, "rate_limit_error")
+            return Outcome(OutcomeKind.rate_limited, 429, limited), Answer(
+                upstream, 429, content, "application/json"
+            )
+        try:
+            outgoing = await adapter.prepare(body, upstream.target, stream)
+        except (BadClientRequest, TypeError, ValueError, AttributeError, KeyError) as exc:
+            # This protocol cannot say what the client asked (or the body's shape is off).
+            if not isinstance(exc, BadClientRequest):
+                exc = BadClientRequest(
+                    f"cannot translate the request ({type(exc).__name__}: {exc})"
+                )
+            content = error_body(f"{upstream.provider}: {exc}", "invalid_request_error")
+            return Outcome(OutcomeKind.answered, 400, str(exc)), Answer(
+                upstream, 400, content, "application/json"
+            )
+        except TokenUnavailable as exc:
+            return Outcome(OutcomeKind.missing_credential, detail=str(exc)), None
+        response = None
+        try:
+            response = await client.post(
+                URL(outgoing.url, encoded=True),
+                data=outgoing.data,
+                headers=outgoing.headers,
+                timeout=upstream.timeout,
+            )
+            if stream and response.status < 400:
+                events = adapter.stream(_raw_chunks(response), upstream.target)
+                first = await _first_event(events)
+                content, usage = b"", None
+            else:
+                content, usage = adapter.answer(
+                    response.status, await response.read(), upstream.target
+                )
+                response.release()
+        except TimeoutError:
+            if response is not None:
+                response.close()
+            breakers.record(upstream.provider, sent_at=sent, ok=False)
+            detail = f"timeout after {upstream.timeout.sock_read}s"
+            return Outcome(OutcomeKind.timeout, detail=detail), None
+        except aiohttp.ClientError as exc:
+            if response is not None:
+                response.close()
+            breakers.record(upstream.provider, sent_at=sent, ok=False)
+            detail = f"{type(exc).__name__}: {exc}"
+            return Outcome(OutcomeKind.connection_error, detail=detail), None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # An answer this protocol's adapter cannot read (not its shape, broken JSON or
+            # events): the provider's failure, like a 502 from it, so the chain goes on.
+            if response is not None:
+                response.close()
+            breakers.record(upstream.provider, sent_at=sent, ok=False)
+            detail = f"unreadable answer ({type(exc).__name__}: {exc})"[:300]
+            return Outcome(OutcomeKind.server_error, 502, detail), None
+        outcome = outcome_of_http(response.status, content)
+        if outcome.kind is OutcomeKind.answered:
+            breakers.record(upstream.provider, sent_at=sent, ok=True)
+        elif outcome.rule.provider_fault:
+            breakers.record(upstream.provider, sent_at=sent, ok=False)
         if stream and response.status < 400:
-            events = adapter.stream(_raw_chunks(response), upstream.target)
-            first = await _first_event(events)
-            content, usage = b"", None
-        else:
-            content, usage = adapter.answer(response.status, await response.read(), upstream.target)
-            response.release()
-    except TimeoutError:
-        if response is not None:
-            response.close()
-        breakers.record(upstream.provider, ok=False)
-        detail = f"timeout after {upstream.timeout.sock_read}s"
-        return Outcome(OutcomeKind.timeout, detail=detail), None
-    except aiohttp.ClientError as exc:
-        if response is not None:
-            response.close()
-        breakers.record(upstream.provider, ok=False)
-        detail = f"{type(exc).__name__}: {exc}"
-        return Outcome(OutcomeKind.connection_error, detail=detail), None
-    outcome = outcome_of_http(response.status, content)
-    if outcome.kind is OutcomeKind.answered:
-        breakers.record(upstream.provider, ok=True)
-    elif outcome.rule.provider_fault:
-        breakers.record(upstream.provider, ok=False)
-    if stream and response.status < 400:
-        chunks = _stream_from(first, events, response)
-        return outcome, Answer(
-            upstream, response.status, b"", adapter.stream_content_type, [], chunks
-        )
-    answer = Answer(upstream, response.status, content, "application/json")
-    answer.usage = usage
-    return outcome, answer
+            chunks = _stream_from(first, events, response)
+            return outcome, Answer(
+                upstream, response.status, b"", adapter.stream_content_type, [], chunks
+            )
+        answer = Answer(upstream, response.status, content, "application/json")
+        answer.usage = usage
+        return outcome, answer
+    finally:
+        if breakers.reports(upstream.provider) == reports:
+            breakers.release(upstream.provider)
 
 
 def error_body(message: str, type_: str) -> bytes:

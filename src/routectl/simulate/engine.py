@@ -14,7 +14,8 @@
 Splits (weighted routes, live experiments, shadows). A request that carries
 the sticky keys its plan hashes (request id, session, consumer) is drawn as the
 gateway draws it, inside the engine (:mod:`draws`: the core's bucket in SQL):
-once the groups are planned, the traffic is read again, each request's draw is
+once the groups are planned, every request is read again (DuckDB: from the typed
+Parquet copy the scan wrote, never a second parse of the trace), each request's draw is
 computed from its keys, and requests are counted by (group, draw) in whole
 numbers (``uid``: one unit per group and draw), with no Python object per
 request. A request without those keys would be drawn on the empty key by the
@@ -39,12 +40,13 @@ from typing import Any
 
 import duckdb
 
-from routectl.core.evaluator import choose
+from routectl.core.evaluator import choose, needs_semantic, semantic_match
 from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Decision, Request, RoutePlan
 from routectl.core.strategies import STRATEGIES
 from routectl.simulate import budgets, decisions, draws, outcomes, ratelimit, scan, tables
+from routectl.simulate.cascade import MeasuredRates
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
 from routectl.simulate.scan import ROUTE_FEATURES, BadTraffic, FileStats
@@ -83,6 +85,8 @@ class Replay:
     rate_limits: str = "none in the policy"
     limited_minutes: int = 0
     budgets: dict[str, Any] = field(default_factory=dict)  # side -> budgets report section
+    # side -> (distinct prompts the examples classified, the classifications' cost in USD)
+    detection: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def replay(
     starting_spend: dict[str, float] | None = None,
     engine: Engine = Engine(),
     decisions_out: str | None = None,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     step = progress or (lambda _message: None)
     policies = {s.label: s.policy for s in sides}
@@ -115,7 +120,7 @@ def replay(
         try:
             return _replay(
                 con, files, policies, outages, on_error, step, starting_spend or {}, engine,
-                decisions_out,
+                decisions_out, escalation,
             )  # fmt: skip
         finally:
             con.close()
@@ -131,6 +136,7 @@ def _replay(
     starting_spend: dict[str, float],
     engine: Engine,
     decisions_out: str | None,
+    escalation: MeasuredRates | None = None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
     budgeted = [label for label, p in policies.items() if budgets.has_budgets(p)]
@@ -181,6 +187,10 @@ def _replay(
                     plans[(label, row[0])] = limited_plan
                     continue
             plans[(label, row[0])] = plan_request(policy, request)
+    detection = {
+        label: _detection(policy, [row[:width] for row in features])
+        for label, policy in policies.items()
+    }
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     downs_by_side = {}
     for label, policy in policies.items():
@@ -227,7 +237,7 @@ def _replay(
     if limited:
         minutes = outcomes.binding_minutes(con, policies, legs_by_key)
         outcomes.collapse_minutes(con, minutes)
-    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes))
+    outcomes.register(con, outcomes.outcome_rows(con, policies, legs_by_key, minutes, escalation))
     aggregated = con.execute(
         """
         SELECT o.side, o.kind, o.model, o.reason, o.route, o.intent, o.arm, o.experiment,
@@ -253,6 +263,7 @@ def _replay(
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
         budgets={label: budgets.report(side, policies[label]) for label, side in passes.items()},
+        detection={side: found for side, found in detection.items() if found[0]},
     )
 
 
@@ -342,8 +353,25 @@ def _drawn_units(
     return units
 
 
+def _detection(policy: Policy, features: list[tuple[Any, ...]]) -> tuple[int, float]:
+    """Distinct prompts semantic detection classified, and what that cost (an llm encoder's
+    calls; the gateway, too, classifies a prompt it has seen from its cache)."""
+    if policy.detector is None:
+        return 0, 0.0
+    prompts: set[str] = set()
+    cost = 0.0
+    for row in features:
+        request = _request(row)
+        if request.prompt and request.prompt not in prompts and needs_semantic(policy, request):
+            prompts.add(request.prompt)
+            match = semantic_match(policy, request)
+            cost += match.cost if match is not None else 0.0
+    return len(prompts), cost
+
+
 def _request(row: tuple[Any, ...]) -> Request:
-    intent, classification, language, consumer, metadata, requires, model, rep_in, rep_out = row[1:]
+    intent, classification, language, consumer, metadata, requires, model, prompt = row[1:9]
+    rep_in, rep_out = row[9:]
     meta: dict[str, str] = {}
     if metadata:
         meta = {str(k): str(v) for k, v in json.loads(metadata).items() if v is not None}
@@ -357,4 +385,5 @@ def _request(row: tuple[Any, ...]) -> Request:
         metadata=meta,
         requires=frozenset(requires.split(",")) if requires else frozenset(),
         model=model,
+        prompt=prompt,
     )

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from routectl.core.policy import Policy
-from routectl.simulate import ratelimit, tables
+from routectl.simulate import cascade, ratelimit, tables
 from routectl.simulate.legs import Leg, ShadowLeg
 
 LegsByKey = dict[tuple[str, int, int], tuple[list[Leg], list[ShadowLeg]]]
@@ -80,6 +80,7 @@ def outcome_rows(
     policies: dict[str, Policy],
     legs_by_key: LegsByKey,
     limited_minutes: set[int],
+    escalation: cascade.MeasuredRates | None = None,
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for (side, uid, ostate), (shares, shadows) in legs_by_key.items():
@@ -89,7 +90,13 @@ def outcome_rows(
                  shadow.intent, None, None, shadow.weight)
             )  # fmt: skip
         for leg in shares:
-            if leg.steps:
+            rates = (
+                cascade.route_rates(policies[side], leg.route, escalation) if leg.steps else None
+            )
+            if rates is not None:  # a cascade: answered along the chain at the escalation rates
+                for kind, model, weight in cascade.expand(leg.steps, rates, leg.weight):
+                    rows.append(_row(side, uid, ostate, -1, leg, kind, model, None, weight))
+            elif leg.steps:
                 rows.append(
                     _row(side, uid, ostate, -1, leg, "served", leg.steps[0], None, leg.weight)
                 )

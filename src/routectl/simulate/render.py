@@ -103,6 +103,48 @@ def scenario_text(report: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def dynamic_lines(report: dict[str, Any]) -> list[str]:
+    """Cascades against their last model, and predicted quality beside cost (head)."""
+    lines = []
+    cascades = report.get("cascade")
+    if cascades:
+        for route in cascades["routes"]:
+            rates = ", ".join(
+                f"{r['model']} {r['rate']:.0%} ({r['source']})" for r in route["rates"]
+            )
+            saving = route["saving_percent"]
+            lines.append(
+                f"cascade {route['route']}: {usd(route['cost'])} "
+                f"({count_fmt(route['escalated_calls'])} escalated calls included) vs "
+                f"{usd(route['last_model_cost'])} always on its last model"
+                + (f": {saving:.1f}% saved" if saving is not None else "")
+                + (
+                    f"; predicted quality {route['quality']:.3f} vs "
+                    f"{route['last_model_quality']:.3f}"
+                    if route["quality"] is not None and route["last_model_quality"] is not None
+                    else ""
+                )
+                + f"; escalation rates {rates}"
+            )
+    detection = report.get("detection")
+    if detection:
+        lines.append(
+            f"semantic intent detection classified {count_fmt(detection['prompts'])} distinct "
+            f"prompt(s) for {usd(detection['cost'])} (in the cost)"
+        )
+    quality = report.get("quality") or {}
+    if quality.get("mean") is not None:
+        delta = report.get("delta", {}).get("quality") or {}
+        base = delta.get("base")
+        versus = f" (base {base:.3f})" if base is not None else ""
+        lines.append(
+            f"predicted quality {quality['mean']:.3f}{versus} over "
+            f"{count_fmt(quality['covered_requests'])} requests whose model has a score "
+            f"for their intent"
+        )
+    return lines
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -142,6 +184,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             reasons=_cut(report["unroutable"]["reasons"], limit, ("requests",)),
             files=_cut(report["traffic"]["files"], limit, ("requests",)),
             experiments=_cut(report["experiments"], limit, ("requests",)),
+            dynamic=dynamic_lines(report),
         )
         if len(text) <= MARKDOWN_LIMIT:
             break
@@ -315,6 +358,8 @@ def print_text(report: dict[str, Any], console: Any) -> None:
                 f"experiment {entry['experiment']}: arm {entry['arm']} "
                 f"{count_fmt(entry['requests'])} requests"
             )
+    for line in dynamic_lines(report):
+        console.print(escape(line))
     if report["latency_ms"]["mean"] is not None:
         console.print(
             f"estimated mean latency {report['latency_ms']['mean']:.0f} ms "

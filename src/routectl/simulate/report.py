@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routectl.core.policy import Policy
+from routectl.simulate import cascade
 from routectl.simulate.engine import Replay
 
 FORMAT_VERSION = 1
@@ -40,8 +41,9 @@ def build(
     sources: dict[str, PolicySource],
     scenario: dict[str, Any],
     gates: Gates,
+    escalation: cascade.MeasuredRates | None = None,
 ) -> dict[str, Any]:
-    head = _figures(replay, "head", policies["head"])
+    head = _figures(replay, "head", policies["head"], escalation)
     report: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "requests": replay.requests,
@@ -74,7 +76,7 @@ def build(
     if "head" in replay.budgets:
         report["budgets"] = replay.budgets["head"]
     if "base" in policies:
-        base = _figures(replay, "base", policies["base"])
+        base = _figures(replay, "base", policies["base"], escalation)
         if "base" in replay.budgets:
             base["budgets"] = replay.budgets["base"]
         report["base"] = base
@@ -112,8 +114,13 @@ def _source(source: PolicySource, policy: Policy) -> dict[str, Any]:
     }
 
 
-def _figures(replay: Replay, side: str, policy: Policy) -> dict[str, Any]:
+def _figures(
+    replay: Replay, side: str, policy: Policy, escalation: cascade.MeasuredRates | None = None
+) -> dict[str, Any]:
     rows = [r for r in replay.outcomes if r[0] == side]
+    cascades = cascade.summary(policy, rows, escalation)
+    escalated = [r for r in rows if r[1] == cascade.ESCALATED]
+    rows = [r for r in rows if r[1] not in (cascade.ESCALATED, cascade.LAST)]
     total = replay.requests
     by_model: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     unroutable: dict[tuple[str, str], float] = defaultdict(float)
@@ -152,6 +159,16 @@ def _figures(replay: Replay, side: str, policy: Policy) -> dict[str, Any]:
         ):
             dims[key][value][0] += n
             dims[key][value][1] += cost
+    # Rejected cascade answers were paid for: their model's cost, route's and intent's.
+    escalated_calls: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for _, _, model, _, route, intent, _, _, n, tin, tout in escalated:
+        cost = policy.models[model].cost(tin, tout)
+        escalated_calls[model][0] += n
+        escalated_calls[model][1] += cost
+        by_model.setdefault(model, [0.0, 0.0, 0.0])
+        dims["intent"][intent or "(none)"][1] += cost
+        dims["route"][route or "(none)"][1] += cost
+    escalated_cost = sum(cost for _, cost in escalated_calls.values())
     models = []
     for name, (n, tin, tout) in sorted(by_model.items(), key=lambda kv: (-kv[1][0], kv[0])):
         info = policy.models[name]
@@ -165,11 +182,12 @@ def _figures(replay: Replay, side: str, policy: Policy) -> dict[str, Any]:
                 "share": n / total if total else 0.0,
                 "input_tokens": tin,
                 "output_tokens": tout,
-                "cost": info.cost(tin, tout),
+                "cost": info.cost(tin, tout) + escalated_calls.get(name, (0.0, 0.0))[1],
+                "escalated_calls": escalated_calls.get(name, (0.0, 0.0))[0],
                 "latency_ms": info.latency_ms(tout / n) if n else None,
             }
         )
-    served_cost = sum(m["cost"] for m in models)
+    served_cost = sum(m["cost"] for m in models)  # escalated calls included
     shadow_models = [
         {
             "model": name,
@@ -205,6 +223,13 @@ def _figures(replay: Replay, side: str, policy: Policy) -> dict[str, Any]:
             for name, (n, cost) in sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
     figures["shadow"] = {"cost": figures["cost"]["shadow"], "by_model": shadow_models}
+    figures["cost"]["escalated"] = escalated_cost  # rejected cascade answers, in the total
+    prompts, detection_cost = replay.detection.get(side, (0, 0.0))
+    figures["cost"]["detection"] = detection_cost  # an llm encoder's calls, in the total
+    figures["cost"]["total"] += detection_cost
+    figures["detection"] = {"prompts": prompts, "cost": detection_cost} if prompts else None
+    figures["cascade"] = cascades
+    figures["quality"] = cascade.quality(policy, rows)
     figures["experiments"] = [
         {"experiment": exp, "arm": arm, "requests": n}
         for (exp, arm), n in sorted(arms.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
@@ -239,6 +264,7 @@ def _delta(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
             "absolute": head["cost"]["shadow"] - base["cost"]["shadow"],
         },
         "unroutable": head["unroutable"]["count"] - base["unroutable"]["count"],
+        "quality": {"base": base["quality"]["mean"], "head": head["quality"]["mean"]},
         "by_model": [
             {"model": name, **values, "cost_delta": values["head_cost"] - values["base_cost"]}
             for name, values in sorted(

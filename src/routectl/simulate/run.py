@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from routectl.simulate import decisions, hints, whatif
+from routectl.simulate import cascade, decisions, hints, whatif
 from routectl.simulate.budgets import SpendError, read_spend
 from routectl.simulate.engine import BadTraffic, Engine, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
@@ -42,6 +42,7 @@ class SimulateArgs:
     engine: str = "duckdb"
     spark_master: str | None = None
     decisions_out: str | None = None
+    escalation_logs: list[str] = field(default_factory=list)
 
 
 def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Progress) -> dict:
@@ -65,8 +66,19 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
             if args.engine != "duckdb":
                 raise TrafficError("--decisions-out is written by --engine duckdb")
             decisions.check_path(args.decisions_out)
+        escalation = None
+        if args.escalation_logs:
+            escalation = cascade.measure(Path(p) for p in args.escalation_logs)
         result = replay(
-            files, sides, outages, args.on_error, step, starting, engine, args.decisions_out
+            files,
+            sides,
+            outages,
+            args.on_error,
+            step,
+            starting,
+            engine,
+            args.decisions_out,
+            escalation,
         )
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
@@ -75,7 +87,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         raise SimulateFailed(
             lines, "correct those lines, or pass --on-error skip to replay the rest"
         ) from None
-    except (TrafficError, SpendError) as exc:
+    except (TrafficError, SpendError, cascade.EscalationLogError) as exc:
         raise SimulateFailed([str(exc)]) from None
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -93,7 +105,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         "price_changes": {name: f"x{factor:g}" for name, factor in prices.items()},
     }
     gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
-    report = build(result, policies, sources, scenario, gates)
+    report = build(result, policies, sources, scenario, gates, escalation)
     report["warnings"] = hints.warnings(report, files)
     return report
 

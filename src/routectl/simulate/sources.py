@@ -36,6 +36,7 @@ FEATURES: tuple[str, ...] = (
     "metadata",
     "requires",
     "requested_model",
+    "prompt",
 )
 TEXT_FEATURES: tuple[str, ...] = (
     "intent",
@@ -47,6 +48,7 @@ TEXT_FEATURES: tuple[str, ...] = (
     "metadata",
     "requires",
     "requested_model",
+    "prompt",
 )
 # Column names recognised for each feature, lower case, most specific first.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -75,6 +77,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # capabilities the request needs (a list, or "vision,tools"); the model a client pinned
     "requires": ("requires", "required_capabilities"),
     "requested_model": ("requested_model", "pinned_model"),
+    "prompt": ("prompt", "prompt_text"),
 }
 FORMATS: dict[str, str] = {
     ".csv": "csv",

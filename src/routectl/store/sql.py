@@ -34,6 +34,7 @@ from routectl.store.base import (
     StaleRevision,
     StoredResource,
 )
+from routectl.store.crypto import PREFIX, SecretCipher, SecretsKeyError, needs_key_message
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ def _now() -> datetime:
 
 class SqlStore(ABC):
     dialect: Dialect
+    # Set by the gateway from --secrets-key-file; otherwise read from the environment.
+    secrets_cipher: SecretCipher | None = None
+
+    def _cipher(self) -> SecretCipher | None:
+        return self.secrets_cipher or SecretCipher.from_environment()
 
     # ----------------------------------------------------------------- connection hooks
 
@@ -198,11 +204,39 @@ class SqlStore(ABC):
                 (address, "/".join(path)),
             )
             row = cur.fetchone()
-        return row[0] if row else None
+        if not row:
+            return None
+        stored = row[0]
+        if not stored.startswith(PREFIX):
+            return stored  # written before encryption; rotate-secrets encrypts it
+        cipher = self._cipher()
+        if cipher is None:
+            raise SecretsKeyError(needs_key_message("reading a pushed secret"))
+        return cipher.decrypt(stored)
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored secret with the first key; returns how many."""
+        cipher = self._cipher()
+        if cipher is None:
+            raise SecretsKeyError(needs_key_message("rotating secrets"))
+        with self._transaction(write=True) as cur:
+            cur.execute("SELECT address, path, value FROM secrets")
+            rows = cur.fetchall()
+            for address, path, value in rows:
+                cur.execute(
+                    self._sql("UPDATE secrets SET value = ? WHERE address = ? AND path = ?"),
+                    (cipher.rotate(value), address, path),
+                )
+        return len(rows)
 
     # ----------------------------------------------------------------- writes
 
     def apply(self, changeset: ChangeSet, if_match: int) -> int:
+        cipher = None
+        if any(_pushes_secrets(op) for op in changeset.operations):
+            cipher = self._cipher()
+            if cipher is None:
+                raise InvalidChange(needs_key_message("pushing a secret"))
         with self._transaction(write=True) as cur:
             current = self._current(cur)
             if current != if_match:
@@ -252,6 +286,7 @@ class SqlStore(ABC):
                             (address, path),
                         )
                     for path, value in pushed.items():
+                        assert cipher is not None
                         cur.execute(
                             self._sql("DELETE FROM secrets WHERE address = ? AND path = ?"),
                             (address, path),
@@ -260,7 +295,7 @@ class SqlStore(ABC):
                             self._sql(
                                 "INSERT INTO secrets (address, path, value) VALUES (?, ?, ?)"
                             ),
-                            (address, path, value),
+                            (address, path, cipher.encrypt(value)),
                         )
                 changes.append({"action": op.action, "address": address})
             cur.execute(
@@ -292,6 +327,19 @@ class SqlStore(ABC):
                 f"{address} changed since it was read (hash {existing.hash[:19]}, "
                 f"expected {op.expected_hash[:19]})"
             )
+
+
+def _pushes_secrets(op: Any) -> bool:
+    if op.resource is None:
+        return False
+    spec = op.resource.spec
+    for path in secret_paths(op.kind, spec):
+        value: Any = spec
+        for key in path:
+            value = value[key]
+        if isinstance(value, Mapping) and "value" in value:
+            return True
+    return False
 
 
 def _mask_secrets(resource: Resource) -> tuple[dict[str, Any], dict[str, str], list[str]]:

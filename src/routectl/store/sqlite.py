@@ -1,5 +1,7 @@
 """The default store: one SQLite file (``sqlite:///.routectl/gateway.db``).
 
+The file and its -wal and -shm companions are created 0600 (owner only).
+
 Writers serialise on SQLite's own write lock (``BEGIN IMMEDIATE``) and wait for
 it up to ``busy_timeout``; the revision check then happens inside the locked
 transaction, so of two racing applies exactly one wins. WAL mode lets gateway
@@ -8,6 +10,8 @@ replicas on the same host keep reading while an apply writes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,6 +25,16 @@ from routectl.store.sql import Dialect, SqlStore
 SQLITE = Dialect(param="?", json_type="TEXT", text_type="TEXT", lock_for_write=None)
 
 
+def _owner_only(path: Path) -> None:
+    """Create the database file 0600 (SQLite gives its -wal and -shm files the database
+    file's mode), and tighten files an older version created world-readable."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 class SqliteStore(SqlStore):
     dialect = SQLITE
 
@@ -30,6 +44,7 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(self.path)
             self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None

@@ -6,10 +6,13 @@ route whose only target is misspelled can never serve a request, and a
 policy test with a misspelled `neverRoutesTo` model passes without testing
 anything. Checked references:
 
-- Model: `provider` (Provider), `tier` (Tier)
+- Model: `provider` (Provider), `tier` (Tier), `quality[].intent` (Intent)
+- Intent: `detect.encoder.provider` (Provider, embeddings), `detect.encoder.model`
+  (Model, llm)
 - Route: `targets[].model` (Model), `targets[].tier` (Tier), `fallback.chain[]`
   and `shadows[].model` (Model), `match.intents`, `match.classifications`,
-  `match.consumers` (Intent, Classification, Consumer)
+  `match.consumers` (Intent, Classification, Consumer), `cascade.checks.judge.model`
+  and `cascade.escalationRates` keys (Model)
 - Experiment: `route` (Route), `candidate` (Model)
 - Consumer: `allow.intents`, `allow.classifications`; Consumer and Team:
   `budget.thresholds[].tier` (Tier), `budget.thresholds[].route` (Route)
@@ -92,7 +95,22 @@ def _references(source: SourceDocument) -> Iterator[tuple[Path, str, str]]:
         yield ("spec", "provider"), "Provider", spec.provider
         if spec.tier is not None:
             yield ("spec", "tier"), "Tier", spec.tier
+        for i, score in enumerate(spec.quality):
+            if score.intent is not None:
+                yield ("spec", "quality", i, "intent"), "Intent", score.intent
+    elif kind == "Intent":
+        encoder = spec.detect.encoder
+        if encoder is not None and encoder.provider is not None:  # embeddings
+            yield ("spec", "detect", "encoder", "provider"), "Provider", encoder.provider
+        if encoder is not None and encoder.type.value == "llm" and encoder.model is not None:
+            yield ("spec", "detect", "encoder", "model"), "Model", encoder.model
     elif kind == "Route":
+        if spec.cascade is not None:
+            if spec.cascade.checks.judge is not None:
+                judge = ("spec", "cascade", "checks", "judge", "model")
+                yield judge, "Model", spec.cascade.checks.judge.model
+            for name in spec.cascade.escalation_rates:
+                yield ("spec", "cascade", "escalationRates", name), "Model", name
         for i, target in enumerate(spec.targets):
             if target.model is not None:
                 yield ("spec", "targets", i, "model"), "Model", target.model
