@@ -81,6 +81,36 @@ def postgres_url(new_postgres_database) -> str:
     return new_postgres_database()
 
 
+# ---------------------------------------------------------------- Redis
+# One throwaway server per session (tests/redisserver.py); skipped without the
+# binary, except in CI, where that fails.
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[object]:
+    import redisserver
+
+    try:
+        server = redisserver.start_server()
+    except redisserver.RedisUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Redis: {exc}")
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The session's Redis, emptied for each test."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHDB\r\n")
+        assert sock.recv(16).startswith(b"+OK")
+    return redis_server.url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path) -> str:
     """A URL for an empty store, once per backend; several store objects may open it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -139,6 +140,32 @@ def test_judge_score_below_threshold_escalates_and_is_paid_for(serve, llm, tmp_p
     assert '{"total": 1}' in judge_request["messages"][1]["content"]
     judge_cost = 2 * (100 * 0.5 + 50 * 1.0) / 1e6
     assert record["cost"] == pytest.approx(judge_cost + (100 * 1 + 50 * 2) / 1e6)
+
+
+def test_a_cascade_charges_every_call_it_made_to_the_budget(serve, llm, tmp_path):
+    """The rejected answer and both judge calls are spend, as the decision log says."""
+    judged = CASCADE.replace(
+        "      json: true\n", "      json: true\n      judge: {model: m-judge, threshold: 0.7}\n"
+    )
+    team = "kind: Team\nmetadata: {name: web}\nspec:\n  budget: {amountUsd: 100, period: monthly}"
+    llm["p-local"].answers = ['json:{"total": 1}']
+    llm["p-mid"].answers = ['json:{"total": 2}']
+    llm["p-judge"].answers = ["judge:0.3", "judge:0.9"]
+    gateway = serve(judged + "\n---\n" + team)
+    assert chat(gateway).headers["x-routectl-model"] == "m-mid"
+    record = read_log(tmp_path / "decisions.jsonl", 1, timeout_s=15)[-1]
+    expected = 2 * (100 * 0.5 + 50 * 1.0) / 1e6 + (100 * 1 + 50 * 2) / 1e6
+    assert record["cost"] == pytest.approx(expected)
+    deadline = time.monotonic() + 10
+    while True:  # the charge goes out after the answer
+        spend = gateway.client.get(
+            "/admin/v1/spend", headers={"authorization": "Bearer admin-token"}
+        ).json()
+        (row,) = [b for b in spend["budgets"] if b["budget"] == "team/web"]
+        if row["spentUsd"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert row["spentUsd"] == pytest.approx(expected)
 
 
 SEMANTIC = """

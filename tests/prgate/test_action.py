@@ -68,9 +68,9 @@ def test_the_action_gates_a_pull_request_and_keeps_one_comment(
         assert len(comments) == 1
         body = comments[0].body
         assert problems(body) == []
-        assert "| ❌ policy tests | 9 passed, 3 failed |" in body
+        assert "| ❌ policy tests | 12 passed, 3 failed |" in body
         assert "| ✅ simulate |" in body and "1 gate(s) passed" in body
-        assert "| ✅ plan | 33 to add" in body
+        assert "| ✅ plan | 34 to add" in body
         assert f"for {git(work, 'rev-parse', 'HEAD')[:12]}" in body
         assert first.summary.strip() == body.strip()
 

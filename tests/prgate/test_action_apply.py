@@ -56,7 +56,7 @@ def test_the_merged_pull_requests_plan_is_applied_then_refused_when_stale(tmp_pa
     done = apply_script(tmp_path, gateway.url, state)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Applying the plan of run 100 (pull request head head-sha)" in done.stdout
-    assert "Apply complete: 33 added" in done.stdout
+    assert "Apply complete: 34 added" in done.stdout
     assert gateway.store.current_revision() == 1
 
     # The same plan again: the gateway moved on, so it is stale and nothing is written.

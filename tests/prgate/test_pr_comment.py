@@ -67,13 +67,13 @@ def test_comment_of_two_revisions_is_valid_markdown(policy_repo: Path, tmp_path:
     assert problems(body) == []
     assert body.startswith(marker())
     assert "| ✅ lint | 0 error(s), 0 warning(s) |" in body
-    assert "| ❌ policy tests | 9 passed, 3 failed |" in body
+    assert "| ❌ policy tests | 12 passed, 3 failed |" in body
     assert "### Failed policy tests" in body
     # The cost delta, the shift chart and the plan summary are all there.
     assert "| cost | $" in body and "requests changing model" in body
     assert "```mermaid" in body and "#### Shift (base → head)" in body
     assert 'sankey-beta\n"base: gpt-4o-mini","head: gemini-2.0-flash",' in body
-    assert "Plan: 33 to add, 0 to change, 0 to destroy." in body
+    assert "Plan: 34 to add, 0 to change, 0 to destroy." in body
     # New resources show their fields, as in the terminal.
     assert '`baseUrl = "https://api.openai.com/v1"`' in body
 

@@ -34,7 +34,7 @@ def test_a_moved_policy_that_skips_resources_is_not_in_sync(tmp_path, monkeypatc
     plan = runner.invoke(app, ["plan", str(moved), "--detailed-exitcode"])
     assert plan.exit_code == 2, plan.output
     assert "No changes" not in plan.stdout
-    assert "33 skipped: owned by another policy, so the gateway stays out of sync" in plan.stdout
+    assert "34 skipped: owned by another policy, so the gateway stays out of sync" in plan.stdout
     assert "declare its owner in .routectl.yaml (owner: NAME)" in plan.stderr
     drift = runner.invoke(app, ["drift", str(moved)])
     assert drift.exit_code == 2

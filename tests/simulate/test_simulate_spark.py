@@ -107,3 +107,22 @@ def test_keyed_trace_gives_the_same_whole_counts(spark, tmp_path: Path):
     assert duck["requests"] == 3000
     assert duck["experiments"] and duck["shadow"]["by_model"]
     same(duck, sparked)
+
+
+def test_budgets_replay_alike_on_both_engines(spark, tmp_path):
+    """The budget pass runs on the driver; the state it gives each request groups in Spark."""
+    from tests.conftest import write_policy
+
+    from budgets.test_simulate_budgets import POLICY as BUDGETED
+
+    write_policy(tmp_path / "policy", BUDGETED)
+    traffic = tmp_path / "traffic.csv"
+    rows = [f"2026-12-07 10:{i // 60:02d}:{i % 60:02d},app,r{i},20000,1000" for i in range(100)]
+    traffic.write_text("ts,consumer,request_id,input_tokens,output_tokens\n" + "\n".join(rows))
+    args = (tmp_path / "policy", "--traffic", traffic)
+    on_duckdb = simulate_json(*args)
+    on_spark = simulate_json(*args, "--engine", "spark", "--spark-master", "local[2]")
+    assert on_duckdb["budgets"]["consumers"]["app"]["first_blocked"] == "r84"
+    assert round(on_spark["unroutable"]["count"]) == 16
+    for key in ("budgets", "by_model", "unroutable", "cost"):
+        same(on_duckdb[key], on_spark[key], key)

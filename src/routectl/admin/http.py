@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from routectl.admin.openapi import openapi_document
 from routectl.admin.service import AdminService, InvalidPayload, NotFound
+from routectl.counters.base import CountersUnavailable
 from routectl.store.base import InvalidChange, StaleRevision, StoreError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -182,6 +183,7 @@ def admin_app(
     token: str | None,
     insecure_local: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
+    spend: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> Starlette:
     """The admin API as an ASGI app, to mount at ``/admin/v1``."""
     guard = Guard(token, insecure_local)
@@ -244,8 +246,18 @@ def admin_app(
         result = await run_in_threadpool(service.apply, payload, if_match)
         return JSONResponse(result, headers=_etag(result["revision"]))
 
+    async def get_spend(request: Request) -> Response:
+        if spend is None:
+            raise ApiError(404, "not_found", "spend is served by a running gateway only")
+        try:
+            report = await spend()
+        except CountersUnavailable as exc:
+            raise ApiError(503, "counters_unavailable", str(exc)) from None
+        return JSONResponse(report)
+
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/spend", guarded(get_spend), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/config", guarded(get_config), methods=["GET"]),
         Route("/resources/{kind}/{name}", guarded(get_resource), methods=["GET"]),

@@ -82,6 +82,29 @@ class Error(_Out):
     error: ErrorDetail
 
 
+class BudgetSpend(_Out):
+    budget: str = Field(description="consumer/NAME or team/NAME")
+    kind: Literal["consumer", "team"]
+    name: str
+    amountUsd: float  # noqa: N815 (wire name)
+    period: Literal["daily", "weekly", "monthly"]
+    timeZone: str  # noqa: N815
+    rolling: bool
+    bucket: str = Field(description="The counter bucket of the current period")
+    spentUsd: float = Field(description="Spent in the current period")  # noqa: N815
+    shadowUsd: float = Field(description="Shadow copies, charged apart")  # noqa: N815
+    used: float = Field(description="spentUsd / amountUsd (1 = 100%)")
+    action: Literal["downgrade", "block"] | None = Field(
+        description="The threshold acting now, if any"
+    )
+    members: list[str] = Field(description="Consumers this budget applies to")
+
+
+class Spend(_Out):
+    counters: Literal["memory", "redis"]
+    budgets: list[BudgetSpend]
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     ChangeSetIn,
     ResourceOut,
@@ -90,6 +113,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     ApplyResult,
     Health,
     Error,
+    Spend,
 )
 
 _ERRORS = {
@@ -153,6 +177,13 @@ def _paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": _operation(
                 "This document", _ok("OpenAPI 3.1", {"type": "object"}, False), (), True
+            )
+        },
+        "/spend": {
+            "get": _operation(
+                "Current spend of every consumer and team budget (a running gateway only)",
+                _ok("Spend", _ref("Spend")),
+                (*_AUTH, 404, 503),
             )
         },
         "/config": {

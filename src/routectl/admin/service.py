@@ -66,7 +66,15 @@ class ResourceIn(_Wire):
 class OperationIn(_Wire):
     action: Literal["create", "update", "delete"]
     kind: Literal[
-        "Tier", "Classification", "Intent", "Provider", "Model", "Consumer", "Route", "Experiment"
+        "Tier",
+        "Classification",
+        "Intent",
+        "Provider",
+        "Model",
+        "Team",
+        "Consumer",
+        "Route",
+        "Experiment",
     ]
     name: str = Field(pattern=NAME_PATTERN)
     resource: ResourceIn | None = None

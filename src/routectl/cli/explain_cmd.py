@@ -49,6 +49,11 @@ def register(app: typer.Typer) -> None:
         request_id: str = typer.Option(None, "--request-id", help="Sticky key for splits."),
         session: str = typer.Option(None, "--session", help="Session key for sticky splits."),
         prompt: str = typer.Option(None, "--prompt", help="Prompt text for intent rules."),
+        budget_used: str = typer.Option(
+            None,
+            "--budget-used",
+            help="Share of the consumer's budgets spent, e.g. 85%; needs --consumer.",
+        ),
         requires: list[str] = typer.Option(
             [],
             "--requires",
@@ -71,6 +76,9 @@ def register(app: typer.Typer) -> None:
         """
         needs = _capabilities(requires)
         loaded = load_policy(paths)
+        budget = None
+        if budget_used is not None:
+            budget = _budget_state(loaded.policy, consumer, budget_used)
         unknown = [n for n in down if n not in loaded.policy.models]
         unknown = [n for n in unknown if n not in loaded.policy.providers]
         if unknown:
@@ -88,6 +96,7 @@ def register(app: typer.Typer) -> None:
             request_id=request_id,
             session=session,
             prompt=prompt,
+            budget=budget,
             requires=needs,
             model=model,
         )
@@ -112,6 +121,25 @@ def register(app: typer.Typer) -> None:
             _print_text(decision, walked)
         served = decision.routable and (walked is None or walked.answered is not None)
         raise typer.Exit(Exit.OK if served else Exit.FAILED)
+
+
+def _budget_state(policy, consumer: str | None, text: str):
+    from routectl.core.budgets import state_at
+
+    try:
+        fraction = float(text.strip().rstrip("%")) / 100.0
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a percentage such as 85%, got {text!r}", param_hint="--budget-used"
+        ) from None
+    if consumer is None or consumer not in policy.consumers:
+        raise typer.BadParameter(
+            "names the share of a consumer's budgets: pass --consumer with a defined consumer",
+            param_hint="--budget-used",
+        )
+    if not policy.consumers[consumer].budgets:
+        raise typer.BadParameter(f"consumer {consumer} has no budget", param_hint="--budget-used")
+    return state_at(policy.consumers[consumer].budgets, fraction)
 
 
 def _capabilities(values: list[str]) -> frozenset[str]:

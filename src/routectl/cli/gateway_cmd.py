@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import ipaddress
 import logging
@@ -82,6 +83,25 @@ def register(app: typer.Typer) -> None:
             30.0, "--breaker-cooldown", min=0.0, help="Seconds."
         ),
         shadow_concurrency: int = typer.Option(16, "--shadow-concurrency", min=0),
+        counters: str = typer.Option(
+            "memory",
+            "--counters",
+            help="Where budget spend and consumer rate windows are counted: memory (this "
+            "process) or redis://HOST:PORT/DB (shared by workers and replicas).",
+        ),
+        counters_down: str = typer.Option(
+            "closed",
+            "--counters-down",
+            help="When the counters do not answer: closed (refuse consumers whose budget can "
+            "block or who have rate limits, 503) or open (serve them unmetered).",
+        ),
+        workers: int = typer.Option(
+            1,
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes serving the same port; more than one needs --counters redis://…",
+        ),
         secrets_dirs: list[Path] = typer.Option(
             [],
             "--secrets-dir",
@@ -109,6 +129,7 @@ def register(app: typer.Typer) -> None:
 
         Exit 2 on bad options, a missing admin token, an unusable store or log, or a busy port.
         """
+        from routectl.counters import open_counters
         from routectl.gateway.app import GatewaySettings, create_app
         from routectl.gateway.egress import EgressPolicy
 
@@ -119,6 +140,17 @@ def register(app: typer.Typer) -> None:
             raise _fail(
                 f"{TOKEN_ENV} is not set: set it to the admin API's bearer token, "
                 "or pass --insecure-local with a loopback --host for local use"
+            )
+        if counters_down not in ("closed", "open"):
+            raise _fail(f"--counters-down is closed or open, not {counters_down!r}")
+        try:
+            open_counters(counters)  # checks the URL; connections open in each worker
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        if workers > 1 and not counters.startswith("redis://"):
+            raise _fail(
+                f"--workers {workers} share budgets and rate limits only through Redis: "
+                "pass --counters redis://HOST:PORT/DB"
             )
         try:
             cipher = (
@@ -136,38 +168,46 @@ def register(app: typer.Typer) -> None:
             raise _fail(
                 f"this installation has no store for {store_url.split(':', 1)[0]}"
             ) from None
-        try:
-            gateway_app = create_app(
-                store,
-                admin_token=token,
-                insecure_local=insecure_local,
-                log_path=log,
-                settings=GatewaySettings(
-                    breaker_failures=breaker_failures,
-                    breaker_cooldown_s=breaker_cooldown,
-                    shadow_concurrency=shadow_concurrency,
-                ),
-                egress=EgressPolicy.create(secrets_dirs, secret_env, provider_hosts),
-            )
-        except OSError as exc:
-            raise _fail(f"cannot open the decision log {log}: {exc.strerror}") from None
+        settings = GatewaySettings(
+            breaker_failures=breaker_failures,
+            breaker_cooldown_s=breaker_cooldown,
+            shadow_concurrency=shadow_concurrency,
+            counters_url=None if counters in ("memory", "memory://") else counters,
+            counters_fail_closed=counters_down == "closed",
+        )
+
+        egress = EgressPolicy.create(secrets_dirs, secret_env, provider_hosts)
+
+        def app_for_this_process(store):
+            if cipher is not None and hasattr(store, "secrets_cipher"):
+                store.secrets_cipher = cipher  # a worker's own store decrypts pushed secrets too
+            try:
+                return create_app(
+                    store,
+                    admin_token=token,
+                    insecure_local=insecure_local,
+                    log_path=log,
+                    settings=settings,
+                    egress=egress,
+                )
+            except OSError as exc:
+                raise _fail(f"cannot open the decision log {log}: {exc.strerror}") from None
+
+        if workers == 1:
+            gateway_app = app_for_this_process(store)
         sock = _bind(host, port)
         _log_to_stderr()
         stderr.print(
             f"routectl gateway on http://{host}:{sock.getsockname()[1]} "
-            f"(configuration revision {revision})"
+            f"(configuration revision {revision}"
+            + (f", {workers} workers" if workers > 1 else "")
+            + ")"
         )
-        config = uvicorn.Config(
-            gateway_app,
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            access_log=False,
-            proxy_headers=False,  # the gateway reads no client address; one layer less
-            log_level="warning",
-            lifespan="on",
-        )
+        if workers > 1:
+            store.close()  # each worker opens its own connections after the fork
+            raise typer.Exit(_run_workers(workers, sock, store_url, app_for_this_process))
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            _serve(gateway_app, sock)
         finally:
             store.close()
 
@@ -192,3 +232,62 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc)) from None
         stderr.print(f"re-encrypted {count} pushed secret(s) with the first key")
         store.close()
+
+
+def _serve(gateway_app, sock: socket.socket) -> None:
+    config = uvicorn.Config(
+        gateway_app,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=False,
+        proxy_headers=False,  # the gateway reads no client address; one layer less
+        log_level="warning",
+        lifespan="on",
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _run_workers(count: int, sock: socket.socket, store_url: str, make_app) -> int:
+    """Fork ``count`` workers that accept on the one listening socket (the kernel hands
+    each connection to one of them); forward SIGINT/SIGTERM; exit when all have.
+
+    Each worker has its own store connections, HTTP client, breakers and metrics;
+    budget spend and consumer rate windows are shared through the Redis counters.
+    """
+    import signal
+
+    children: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                store = open_store(store_url)
+                try:
+                    _serve(make_app(store), sock)
+                finally:
+                    store.close()
+            except BaseException:  # noqa: BLE001 - a worker reports and exits, never returns
+                logging.getLogger("routectl.gateway").exception("worker failed")
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def forward(signum, frame) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+    sock.close()
+    return 1 if worst else 0

@@ -74,6 +74,12 @@ def register(app: typer.Typer) -> None:
         on_error: OnError = typer.Option(
             OnError.fail, "--on-error", help="Bad traffic lines: fail (exit 2) or skip and count."
         ),
+        spend: str = typer.Option(
+            None,
+            "--spend",
+            help="Budget spend at the trace's start: a JSON file {budget: USD} or a gateway URL "
+            "(its /admin/v1/spend, token from ROUTECTL_ADMIN_TOKEN).",
+        ),
         escalation_log: list[str] = typer.Option(
             [],
             "--escalation-log",
@@ -119,6 +125,7 @@ def register(app: typer.Typer) -> None:
             fail_on_unroutable=fail_on_unroutable,
             max_shift=max_shift,
             on_error=on_error.value,
+            spend=spend,
             escalation_logs=escalation_log,
             engine=engine.value,
             spark_master=spark_master,

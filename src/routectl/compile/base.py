@@ -88,7 +88,11 @@ def _features() -> dict[str, str]:
             "experiment.live": "live A/B split to a candidate model",
             "experiment.shadow": "shadow experiment to a candidate model",
             "consumer.access": "consumer keys and their allowed intents and classifications",
-            "consumer.budget": "monthly consumer budgets",
+            "consumer.budget": "consumer budgets (USD per period, with thresholds)",
+            "team.budget": "team budgets shared by the team's consumers",
+            "consumer.rateLimits": "per-consumer rpm/tpm limits across every model",
+            "match.requestSize": "routes selected by input, requested output or total tokens",
+            "match.budget": "routes selected by the share of the consumer's budget used",
             "rateLimits": "provider and model rpm/tpm limits",
             "provider.timeout": "per-provider request timeout",
             "provider.credentials.file": "provider API keys read from a file (file:PATH)",
@@ -202,6 +206,12 @@ def used_features(documents: Iterable[SourceDocument], policy: Policy) -> list[U
                 out.append(_located(doc, "consumer.access", "spec", "allow"))
             if spec.budget is not None:
                 out.append(_located(doc, "consumer.budget", "spec", "budget"))
+            limits = spec.rate_limits
+            if limits.rpm is not None or limits.tpm is not None:
+                out.append(_located(doc, "consumer.rateLimits", "spec", "rateLimits"))
+        elif kind == "Team":
+            if spec.budget is not None:
+                out.append(_located(doc, "team.budget", "spec", "budget"))
         elif kind in ("Provider", "Model"):
             limits = spec.rate_limits
             if limits.rpm is not None or limits.tpm is not None:
@@ -247,6 +257,13 @@ def _route_features(doc: SourceDocument, policy: Policy) -> Iterator[Usage]:
     for name in ("intents", "classifications", "languages", "consumers", "teams", "metadata"):
         if getattr(match, name):
             yield _located(doc, f"match.{name}", "spec", "match", name)
+    for name, key in (("input_tokens", "inputTokens"), ("max_tokens", "maxTokens")):
+        if getattr(match, name) is not None:
+            yield _located(doc, "match.requestSize", "spec", "match", key)
+    if match.total_tokens is not None:
+        yield _located(doc, "match.requestSize", "spec", "match", "totalTokens")
+    if match.budget is not None:
+        yield _located(doc, "match.budget", "spec", "match", "budget")
     strategy = strategy_of(spec.strategy)
     yield _located(doc, f"strategy.{strategy.name}", "spec", "strategy")
     if strategy.token_dependent and _order_depends_on_tokens(policy, doc.name):

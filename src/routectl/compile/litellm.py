@@ -76,6 +76,10 @@ class LiteLLM(Target):
         "model.languages": approximate("no per-request language filter"),
         "consumer.access": approximate("config-file mode: one master key, no per-key rules"),
         "consumer.budget": approximate("config-file mode has no key budgets"),
+        "team.budget": approximate("config-file mode has no team budgets"),
+        "consumer.rateLimits": approximate("config-file mode has no per-key limits"),
+        "match.requestSize": unsupported("not compiled"),
+        "match.budget": unsupported("not compiled"),
         "rateLimits": approximate("rpm/tpm set on deployments; LiteLLM counts them per instance"),
         "provider.timeout": exact("litellm_params.timeout"),
         "provider.credentials.file": approximate(

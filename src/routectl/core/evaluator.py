@@ -167,6 +167,15 @@ def _unroutable(
 def _route_matches(route: RouteInfo, request: Request, consumer: ConsumerInfo | None) -> bool:
     if route.languages and request.language not in route.languages:
         return False
+    for bound in route.size:
+        if not bound.holds(request.input_tokens, request.output_tokens):
+            return False
+    if route.budget_above is not None or route.budget_at_most is not None:
+        used = request.budget.used if request.budget is not None else 0.0
+        if route.budget_above is not None and not used > route.budget_above:
+            return False
+        if route.budget_at_most is not None and not used <= route.budget_at_most:
+            return False
     if route.consumers and request.consumer not in route.consumers:
         return False
     if route.teams and (consumer is None or consumer.team not in route.teams):
@@ -211,6 +220,8 @@ def _lookup(policy: Policy, request: Request) -> tuple[RoutePlan, CachedPlan | N
     classification = request.classification
     if classification not in policy.classifications:
         classification = None
+    if request.budget is not None and request.budget.action is not None:
+        return _plan_uncached(policy, request), None  # blocked or downgraded: rare, traced
     consumer = None
     if request.consumer is not None:
         consumer = policy.consumers.get(request.consumer)
@@ -316,6 +327,18 @@ def _plan_uncached(
                 )
             )
 
+    budget = request.budget
+    if budget is not None and budget.action == "block":
+        return _unroutable(
+            intent,
+            classification,
+            None,
+            trace,
+            f"budget {budget.budget} is {budget.used:.1%} used of ${budget.amount_usd:g} "
+            f"({budget.period}): blocked at {budget.threshold:.0%}",
+            "budget.exceeded",
+        )
+
     route = None
     for candidate_route in policy.routes_for(intent, classification):
         if _route_matches(candidate_route, request, consumer):
@@ -324,6 +347,45 @@ def _plan_uncached(
     if route is None:
         return _unroutable(intent, classification, None, trace, "no route matches", "route.none")
     trace.append(TraceStep("route.match", "route {} (order {})", (route.name, route.order)))
+    if budget is not None and budget.action == "downgrade":
+        why = (budget.budget, budget.used, budget.threshold)
+        if budget.route is not None:
+            target_route = policy.route_named(budget.route)
+            if target_route is None:
+                return _unroutable(
+                    intent,
+                    classification,
+                    route.name,
+                    trace,
+                    f"budget {budget.budget}: downgrade route {budget.route} is not defined",
+                    "budget.downgrade_missing",
+                )
+            route = target_route
+            trace.append(
+                TraceStep(
+                    "budget.downgrade",
+                    "budget {} at {:.1%} (threshold {:.0%}): downgraded to route {}",
+                    (*why, route.name),
+                )
+            )
+        elif budget.tier is not None:
+            if budget.tier not in policy.tiers:
+                return _unroutable(
+                    intent,
+                    classification,
+                    route.name,
+                    trace,
+                    f"budget {budget.budget}: downgrade tier {budget.tier} is not defined",
+                    "budget.downgrade_missing",
+                )
+            route = policy.downgraded(route, budget.tier)
+            trace.append(
+                TraceStep(
+                    "budget.downgrade",
+                    "budget {} at {:.1%} (threshold {:.0%}): downgraded to tier {}",
+                    (*why, budget.tier),
+                )
+            )
 
     requires = route.requires | request.requires
     intent_info = policy.intents.get(intent) if intent else None
@@ -336,7 +398,8 @@ def _plan_uncached(
         policy.allowed_models(classification),
         requires,
         request.language,
-        intent,
+        budget=request.budget,
+        intent=intent,
     )
     verdicts: dict[str, Refusal | None] = {}
     if views is None:

@@ -31,6 +31,7 @@ from routectl.core.tokens import OUTPUT_TOKENS, TOTAL_TOKENS, Bound, cost_form
 
 if TYPE_CHECKING:
     from routectl.core.policy import ModelInfo, Policy, RouteInfo
+    from routectl.core.request import BudgetState
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class Scope:
     allowed: frozenset[str]  # models the classification may reach
     requires: frozenset[str]  # capabilities of the route, the intent and the request
     language: str | None
+    # The consumer's budget state (routectl.core.budgets); the plan cache serves only
+    # requests whose budget has no action, so a cached scope never carries one.
+    budget: BudgetState | None = None
     intent: str | None = None  # the request's intent (quality scores are per intent)
 
 
@@ -106,6 +110,18 @@ def _language(model: ModelInfo, scope: Scope) -> tuple[object, ...] | None:
     return None
 
 
+def _budget_ceiling(model: ModelInfo, scope: Scope) -> tuple[object, ...] | None:
+    """A budget downgraded to a tier: no candidate dearer than that tier (fallbacks,
+    shadows and experiment candidates included) may serve the request."""
+    budget = scope.budget
+    if budget is None or budget.action != "downgrade" or budget.tier is None:
+        return None
+    rank = scope.policy.tiers.get(budget.tier)
+    if rank is None or model.tier_rank <= rank:
+        return None
+    return (budget.budget, budget.tier)
+
+
 def _context_window(model: ModelInfo, scope: Scope) -> Bound:
     return Bound(TOTAL_TOKENS, model.context_window)
 
@@ -125,6 +141,12 @@ FILTERS: list[Filter] = [
         "classification",
         "{0} filtered out: classification {1}: {2}",
         static=_classification,
+        forbids=True,
+    ),
+    Filter(
+        "budget",
+        "{0} filtered out: budget {1} downgraded the request to tier {2}",
+        static=_budget_ceiling,
         forbids=True,
     ),
     Filter("capability", "{0} filtered out: lacks capability {1}", static=_capability),

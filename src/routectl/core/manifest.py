@@ -19,10 +19,12 @@ import typing
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -33,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import WithJsonSchema
 
 from routectl.core.failover import DEFAULT_TRIGGERS, FallbackTrigger
 from routectl.core.providers import served_types
@@ -398,7 +401,66 @@ class TierSpec(Spec):
     """What the tier is for, for people."""
 
 
+# --------------------------------------------------------------------------- percentages
+
+
+def _percent(value: Any) -> Any:
+    """``80%`` or ``80`` both mean eighty percent (never 0.8, never 80 USD)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?%", text):
+            raise ValueError(f"expected a percentage such as 80% or 80, got {value!r}")
+        return float(text[:-1])
+    return value
+
+
+Percent = Annotated[
+    StrictFloat,
+    BeforeValidator(_percent),
+    Field(ge=0, le=1000),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1000},
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?%$"},
+            ],
+            "description": "A percentage: 80% or 80.",
+        }
+    ),
+]
+
+
 # --------------------------------------------------------------------------- routes
+
+
+class TokenRange(Spec):
+    """An inclusive range of token counts; an absent bound is open."""
+
+    min: StrictInt | None = Field(default=None, ge=0)
+    """The smallest count that matches; absent: no lower bound."""
+    max: StrictInt | None = Field(default=None, ge=0)
+    """The largest count that matches; absent: no upper bound."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TokenRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min cannot exceed max")
+        return self
+
+
+class BudgetMatch(Spec):
+    """Matches on the share used of the consumer's budgets (the most used one, team included)."""
+
+    used_above: Percent | None = Field(default=None, description="Used strictly above this.")
+    used_at_most: Percent | None = Field(default=None, description="Used at most this.")
+
+    @model_validator(mode="after")
+    def _some(self) -> BudgetMatch:
+        if self.used_above is None and self.used_at_most is None:
+            raise ValueError("give usedAbove, usedAtMost or both")
+        return self
 
 
 class RouteMatch(Spec):
@@ -416,6 +478,15 @@ class RouteMatch(Spec):
     """Consumer teams this route takes; empty: any."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """Request metadata that must be present with exactly these values."""
+    input_tokens: TokenRange | None = Field(
+        default=None, description="The request's input tokens (the gateway's estimate or count)."
+    )
+    max_tokens: TokenRange | None = Field(
+        default=None, description="Requested output: max_tokens (or the gateway's default)."
+    )
+    total_tokens: TokenRange | None = Field(default=None, description="Input plus max_tokens.")
+    budget: BudgetMatch | None = None
+    """The share of the consumer's budgets already used (e.g. usedAbove: 80%)."""
 
 
 class Target(Spec):
@@ -610,9 +681,75 @@ class ConsumerAccess(Spec):
     classifications: NameSet = Field(default_factory=list, description="Empty: any.")
 
 
+class BudgetPeriod(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class BudgetAction(StrEnum):
+    downgrade = "downgrade"
+    block = "block"
+    alert = "alert"
+
+
+class BudgetThreshold(Spec):
+    at: Percent = Field(description="Applies once spend reaches this share of the amount.")
+    action: BudgetAction
+    """alert (a metric and a log line), downgrade (to a tier or route) or block (429)."""
+    tier: Name | None = Field(default=None, description="downgrade: serve from this tier.")
+    route: Name | None = Field(default=None, description="downgrade: serve by this route.")
+
+    @model_validator(mode="after")
+    def _target(self) -> BudgetThreshold:
+        if self.at <= 0:
+            raise ValueError("a threshold is above 0%")
+        given = (self.tier is not None) + (self.route is not None)
+        if self.action is BudgetAction.downgrade and given != 1:
+            raise ValueError("a downgrade names exactly one of 'tier' or 'route'")
+        if self.action is not BudgetAction.downgrade and given:
+            raise ValueError(f"'tier' and 'route' belong to downgrade, not {self.action.value}")
+        return self
+
+
 class Budget(Spec):
-    monthly_usd: StrictFloat = Field(gt=0)
-    """The consumer's spending limit per calendar month, in USD at list prices."""
+    """Spend allowed per period. Without thresholds a budget blocks at 100%."""
+
+    monthly_usd: StrictFloat | None = Field(
+        default=None, gt=0, description="Shorthand for amountUsd with period monthly."
+    )
+    amount_usd: StrictFloat | None = Field(default=None, gt=0)
+    """Spend allowed per period, in USD at the answering models' list prices."""
+    period: BudgetPeriod = BudgetPeriod.monthly
+    """How long one budget window lasts: daily, weekly or monthly."""
+    time_zone: str = Field(
+        default="UTC", description="IANA zone whose calendar starts each period."
+    )
+    rolling: StrictBool = Field(
+        default=False,
+        description="The last 24 hours / 7 days / 30 days instead of the calendar period.",
+    )
+    thresholds: list[BudgetThreshold] = Field(default_factory=list)
+    """What happens as spend reaches shares of the amount; none: block at 100%."""
+    charge_shadows: StrictBool = Field(
+        default=False, description="Charge shadow copies to this budget (else a separate line)."
+    )
+
+    @model_validator(mode="after")
+    def _amount(self) -> Budget:
+        if (self.monthly_usd is None) == (self.amount_usd is None):
+            raise ValueError("a budget gives exactly one of 'monthlyUsd' or 'amountUsd'")
+        if self.monthly_usd is not None and self.period is not BudgetPeriod.monthly:
+            raise ValueError("monthlyUsd is a monthly budget; use amountUsd with another period")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.time_zone!r}") from None
+        return self
+
+    @property
+    def amount(self) -> float:
+        return self.amount_usd if self.amount_usd is not None else float(self.monthly_usd or 0)
 
 
 class ConsumerSpec(Spec):
@@ -642,13 +779,25 @@ class ConsumerSpec(Spec):
     the policy's intent rules decide, so 'allow.intents' cannot be sidestepped by naming an
     allowed intent."""
     budget: Budget | None = None
-    """A monthly spending limit."""
+    """Spend allowed per period, with thresholds that alert, downgrade or block."""
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits, description="Per consumer, across every model."
+    )
 
     @model_validator(mode="after")
     def _key_or_anonymous(self) -> ConsumerSpec:
         if self.api_key is None and not self.anonymous:
             raise ValueError("a consumer needs an apiKey reference or 'anonymous: true'")
         return self
+
+
+class TeamSpec(Spec):
+    """What consumers naming this team (``spec.team``) share."""
+
+    description: str | None = None
+    """What the team is, for people."""
+    budget: Budget | None = None
+    """Spend shared by every consumer of the team, beside each consumer's own budget."""
 
 
 # --------------------------------------------------------------------------- policy tests
@@ -673,6 +822,9 @@ class CaseRequest(Spec):
     """The prompt text, which intent detection reads."""
     request_id: str | None = None
     """The request id, which decides the weighted arm when the route is sticky by request_id."""
+    budget_used: Percent | None = Field(
+        default=None, description="Share of the consumer's budgets already spent."
+    )
     session: str | None = Field(default=None, description="Sticky key for session splits.")
     requires: Annotated[list[Capability], AfterValidator(lambda v: sorted(set(v)))] = Field(
         default_factory=list, description="Capabilities the request itself needs."
@@ -799,6 +951,13 @@ class Consumer(_Document):
     """What the resource says; its fields depend on kind."""
 
 
+class Team(_Document):
+    kind: Literal["Team"]
+    """The kind of resource this document declares."""
+    spec: TeamSpec = Field(default_factory=TeamSpec)
+    """What the resource says; its fields depend on kind."""
+
+
 class PolicyTest(_Document):
     kind: Literal["PolicyTest"]
     """The kind of resource this document declares."""
@@ -807,7 +966,16 @@ class PolicyTest(_Document):
 
 
 Document = Annotated[
-    Provider | Model | Classification | Intent | Tier | Route | Experiment | Consumer | PolicyTest,
+    Provider
+    | Model
+    | Classification
+    | Intent
+    | Tier
+    | Route
+    | Experiment
+    | Consumer
+    | Team
+    | PolicyTest,
     Field(discriminator="kind"),
 ]
 DOCUMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Document)
@@ -820,6 +988,7 @@ KINDS: tuple[str, ...] = (
     "Route",
     "Experiment",
     "Consumer",
+    "Team",
     "PolicyTest",
 )
 

@@ -208,7 +208,7 @@ def _work_out(
         policy.allowed_models(classification),
         requires,
         language,
-        intent,
+        intent=intent,
     )
     strategy = STRATEGIES[route.strategy]
     models = policy.models

@@ -9,6 +9,7 @@ chosen), and reported by lint's RT001 rule; resolution itself never fails.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routectl.core import manifest as m
+from routectl.core.budgets import BudgetInfo, budget_info
 from routectl.core.detect import EncoderInfo, IntentDetector, SemanticGroup, SemanticIntent
 from routectl.core.regions import satisfies
 from routectl.core.strategies import STRATEGIES
-from routectl.core.tokens import Linear
+from routectl.core.tokens import INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, Bound, Linear, within
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,12 @@ class RouteInfo:
     requires: frozenset[str]
     sticky_by: str
     experiments: tuple[ExperimentInfo, ...] = ()
+    # request size (inputTokens, maxTokens, totalTokens): the route matches where all hold
+    size: tuple[Bound, ...] = ()
+    # budget state: used share strictly above / at most (fractions); None: any
+    budget_above: float | None = None
+    budget_at_most: float | None = None
+    downgraded_to: str | None = None  # a tier, when this is a route's downgraded copy
     # every model the route may serve: members of its targets and its fallbacks
     candidates: frozenset[str] = frozenset()
     cascade: CascadeInfo | None = None
@@ -195,7 +203,9 @@ class ConsumerInfo:
     anonymous: bool
     intents: frozenset[str]
     classifications: frozenset[str]
-    monthly_budget_usd: float | None
+    budgets: tuple[BudgetInfo, ...] = ()  # its own, then its team's
+    rpm: int | None = None
+    tpm: int | None = None
     intent_source: str = "declared"  # "detected": the request's own intent is not trusted
 
 
@@ -210,6 +220,7 @@ class Policy:
     experiments: dict[str, ExperimentInfo]
     consumers: dict[str, ConsumerInfo]
     default_intent: str | None
+    teams: dict[str, BudgetInfo | None] = field(default_factory=dict)  # team -> its budget
     # what a client may put in a request's ``model``: every model's name and its aliases
     model_names: dict[str, str] = field(default_factory=dict)
     # classification name (None: unknown/missing = strictest) -> models it may reach
@@ -224,10 +235,42 @@ class Policy:
     )
     # routectl.core.plancache: token-independent route facts and the plans built from them
     _plan_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
+    _downgrades: dict[tuple[str, str], RouteInfo] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     # Intents with examples, grouped by encoder; the detector an edge built for them
     # (routectl.detect.attach). Without a detector the examples are not consulted.
     semantic: tuple[SemanticGroup, ...] = ()
     detector: IntentDetector | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def budgets(self) -> dict[str, BudgetInfo]:
+        """Every budget by key (``consumer/app``, ``team/web``)."""
+        out = {b.key: b for c in self.consumers.values() for b in c.budgets}
+        out.update((b.key, b) for b in self.teams.values() if b is not None)
+        return out
+
+    def route_named(self, name: str) -> RouteInfo | None:
+        return self.routes_by_name.get(name)
+
+    def downgraded(self, route: RouteInfo, tier: str) -> RouteInfo:
+        """``route`` served from ``tier``: its targets become the tier's models, ranked by
+        the request's cost (``cheapest``: the rest of the tier follows as fallbacks). Its
+        own fallbacks, shadows and experiments stay; the ``budget`` filter
+        (routectl.core.filters) refuses those dearer than the tier."""
+        key = (route.name, tier)
+        hit = self._downgrades.get(key)
+        if hit is None:
+            members = tier_models(tier, self.models)
+            hit = self._downgrades[key] = dataclasses.replace(
+                route,
+                position=len(self.routes) + len(self._downgrades),
+                strategy="cheapest",
+                targets=(TargetGroup(f"tier:{tier}", members, None),),
+                candidates=frozenset(members) | frozenset(route.fallback_chain),
+                downgraded_to=tier,
+            )
+        return hit
 
     @functools.cached_property
     def routes_by_name(self) -> dict[str, RouteInfo]:
@@ -337,7 +380,11 @@ def resolve(documents: Iterable[Any]) -> Policy:
     routes = tuple(
         _route(doc, position, models, members, by_route) for position, doc in enumerate(route_docs)
     )
-    consumers = {name: _consumer(doc) for name, doc in by_kind["Consumer"].items()}
+    teams = {
+        name: budget_info("team", name, doc.spec.budget) if doc.spec.budget else None
+        for name, doc in by_kind["Team"].items()
+    }
+    consumers = {name: _consumer(doc, teams) for name, doc in by_kind["Consumer"].items()}
 
     allowed: dict[str | None, frozenset[str]] = {
         name: frozenset(n for n, model in models.items() if cls.allows(model) is None)
@@ -363,6 +410,7 @@ def resolve(documents: Iterable[Any]) -> Policy:
         experiments=experiments,
         consumers=consumers,
         default_intent=default_intent,
+        teams=teams,
         model_names=model_names,
         allowed=allowed,
         intent_by_language=intent_by_language,
@@ -496,6 +544,17 @@ def _route(
         requires=frozenset(c.value for c in spec.constraints.requires),
         sticky_by=spec.sticky_by,
         experiments=tuple(experiments.get(name, ())),
+        size=_size_bounds(spec.match),
+        budget_above=(
+            spec.match.budget.used_above / 100.0
+            if spec.match.budget and spec.match.budget.used_above is not None
+            else None
+        ),
+        budget_at_most=(
+            spec.match.budget.used_at_most / 100.0
+            if spec.match.budget and spec.match.budget.used_at_most is not None
+            else None
+        ),
         candidates=frozenset(n for group in groups for n in group.models) | frozenset(chain),
         cascade=_cascade(spec.cascade) if STRATEGIES[spec.strategy].escalates else None,
         quality_bar=spec.quality,
@@ -525,8 +584,14 @@ def _trigger_set(triggers: tuple[m.FallbackTrigger, ...]) -> frozenset[str]:
     return frozenset(t.value for t in triggers)
 
 
-def _consumer(doc: m.Consumer) -> ConsumerInfo:
+def _consumer(doc: m.Consumer, teams: dict[str, BudgetInfo | None]) -> ConsumerInfo:
     spec = doc.spec
+    budgets = []
+    if spec.budget is not None:
+        budgets.append(budget_info("consumer", doc.metadata.name, spec.budget))
+    team_budget = teams.get(spec.team) if spec.team else None
+    if team_budget is not None:
+        budgets.append(team_budget)
     return ConsumerInfo(
         name=doc.metadata.name,
         team=spec.team,
@@ -534,6 +599,20 @@ def _consumer(doc: m.Consumer) -> ConsumerInfo:
         anonymous=spec.anonymous,
         intents=frozenset(spec.allow.intents),
         classifications=frozenset(spec.allow.classifications),
-        monthly_budget_usd=spec.budget.monthly_usd if spec.budget else None,
+        budgets=tuple(budgets),
+        rpm=spec.rate_limits.rpm,
+        tpm=spec.rate_limits.tpm,
         intent_source=spec.intent_source,
     )
+
+
+def _size_bounds(match: m.RouteMatch) -> tuple[Bound, ...]:
+    bounds: list[Bound] = []
+    for form, tokens in (
+        (INPUT_TOKENS, match.input_tokens),
+        (OUTPUT_TOKENS, match.max_tokens),
+        (TOTAL_TOKENS, match.total_tokens),
+    ):
+        if tokens is not None:
+            bounds.extend(within(form, tokens.min, tokens.max))
+    return tuple(bounds)

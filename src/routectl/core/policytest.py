@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from routectl.core.budgets import state_at
 from routectl.core.evaluator import choose, plan
 from routectl.core.failover import Walk, down_models, outage, walk
 from routectl.core.manifest import CaseSpec
@@ -34,8 +35,12 @@ class CaseResult:
         return not self.failures
 
 
-def request_of(case: CaseSpec) -> Request:
+def request_of(case: CaseSpec, policy: Policy | None = None) -> Request:
+    """The case's request; ``budgetUsed`` becomes the consumer's budget state in ``policy``."""
     r = case.request
+    budget = None
+    if r.budget_used is not None and policy is not None and r.consumer in policy.consumers:
+        budget = state_at(policy.consumers[r.consumer].budgets, r.budget_used / 100.0)
     return Request(
         intent=r.intent,
         classification=r.classification,
@@ -46,6 +51,7 @@ def request_of(case: CaseSpec) -> Request:
         metadata=dict(r.metadata),
         request_id=r.request_id or f"test:{case.name}",
         prompt=r.prompt,
+        budget=budget,
         session=r.session,
         requires=frozenset(r.requires),
         model=r.model,
@@ -68,7 +74,7 @@ def served(policy: Policy, decision: Decision, down: frozenset[str]) -> Walk:
 
 
 def check_case(policy: Policy, case: CaseSpec) -> tuple[list[str], Decision, Walk | None]:
-    request = request_of(case)
+    request = request_of(case, policy)
     route_plan = plan(policy, request)
     decision = choose(route_plan, request)
     expect = case.expect

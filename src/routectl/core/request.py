@@ -14,6 +14,21 @@ AUTO_MODEL = "auto"
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetState:
+    """What a consumer's spend means for routing now (see :mod:`routectl.core.budgets`)."""
+
+    used: float  # the highest share used of the consumer's budgets (its team's included)
+    action: str | None = None  # "block" | "downgrade": the most severe threshold reached
+    budget: str | None = None  # the budget whose threshold acts ("consumer/app")
+    threshold: float | None = None
+    amount_usd: float | None = None
+    period: str | None = None
+    tier: str | None = None  # downgrade target
+    route: str | None = None
+    alerts: tuple[tuple[str, float], ...] = ()  # (budget, threshold) alert thresholds reached
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """The features of one LLM call that routing may depend on."""
 
@@ -29,6 +44,7 @@ class Request:
     prompt: str | None = None
     requires: frozenset[str] = frozenset()  # capabilities the request itself needs
     model: str | None = None  # a model name or alias the client asked for; None/"auto": any
+    budget: BudgetState | None = None  # None: spend unknown or no budget; routes see 0% used
     # the examples' verdict on ``prompt``, when an edge classified it ahead (the gateway does,
     # off its event loop, for encoders that call out); else the policy's detector is asked
     detected: IntentMatch | None = None

@@ -27,6 +27,7 @@ CONFIG_KINDS: tuple[str, ...] = (
     "Intent",
     "Provider",
     "Model",
+    "Team",
     "Consumer",
     "Route",
     "Experiment",

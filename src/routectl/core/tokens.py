@@ -60,7 +60,18 @@ class Bound:
 
 
 TOTAL_TOKENS = Linear(1, 1)
+INPUT_TOKENS = Linear(1, 0)
 OUTPUT_TOKENS = Linear(0, 1)
+
+
+def within(form: Linear, low: int | None, high: int | None) -> tuple[Bound, ...]:
+    """Bounds that hold exactly when ``low <= form <= high`` (a bound of None is open)."""
+    out = []
+    if low is not None:
+        out.append(Bound(Linear(-form.input, -form.output, form.scale), -low))
+    if high is not None:
+        out.append(Bound(form, high))
+    return tuple(out)
 
 
 def cost_form(model: ModelInfo) -> Linear:

@@ -34,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from routectl.counters import open_counters
 from routectl.gateway.auth import presented_key
 from routectl.gateway.boundary import ErrorBoundary
 from routectl.gateway.breaker import BreakerCollector, Breakers
@@ -41,7 +42,7 @@ from routectl.gateway.chat import JSON, PlainAnswer, chat_completions, error_bod
 from routectl.gateway.decisionlog import DecisionLog
 from routectl.gateway.egress import EgressPolicy
 from routectl.gateway.intake import Refused, check_headers
-from routectl.gateway.limits import RateLimiter
+from routectl.gateway.limits import Limits
 from routectl.gateway.metrics import GatewayMetrics
 from routectl.gateway.runtime import Runtime, RuntimeHolder
 from routectl.gateway.shadow import ShadowSender
@@ -59,6 +60,9 @@ class GatewaySettings:
     shadow_concurrency: int = 16
     default_output_tokens: int = 256
     log_flush_interval_s: float = 0.5
+    counters_url: str | None = None  # None: in-process; redis://… shared by workers/replicas
+    counters_fail_closed: bool = True  # counters down: refuse consumers that could be blocked
+    spend_flush_interval_s: float = 1.0
 
 
 class Gateway:
@@ -84,11 +88,17 @@ class Gateway:
         self.holder.on_swap = self._swapped
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
         self.metrics.registry.register(BreakerCollector(self.breakers))
-        self.limiter = RateLimiter()
         self.decisions = DecisionLog(log_path, settings.log_flush_interval_s)
         self.decisions.open()
         self.client: aiohttp.ClientSession = None  # type: ignore[assignment]  # set at startup
         self.shadows: ShadowSender = None  # type: ignore[assignment]
+        self.limits = Limits(
+            open_counters(settings.counters_url),
+            store,
+            self.metrics,
+            settings.counters_fail_closed,
+            settings.spend_flush_interval_s,
+        )
 
     def _swapped(self, runtime: Runtime) -> None:
         self.metrics.revision.set(runtime.revision)
@@ -104,7 +114,8 @@ class Gateway:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.client = make_client()
         self.shadows = ShadowSender(self.client, self.metrics, self.settings.shadow_concurrency)
-        await self.holder.load()
+        runtime = await self.holder.load()
+        await self.limits.start(runtime.policy)
         self.decisions.start()
         poller = asyncio.create_task(self.holder.poll_forever())
         try:
@@ -114,6 +125,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await self.shadows.close()
+            await self.limits.close()
             await self.client.close()
             await self.decisions.close()
 
@@ -139,6 +151,11 @@ class Gateway:
         revision = runtime.revision if runtime else None
         return Response(orjson.dumps({"status": "ok", "revision": revision}), media_type=JSON)
 
+    async def spend(self) -> dict:
+        runtime = self.holder.runtime
+        assert runtime is not None
+        return await self.limits.spend_report(runtime.policy)
+
 
 def provider_identities(runtime: Runtime) -> dict[str, object]:
     """What makes each provider the upstream it is: its declared endpoint, type,
@@ -151,7 +168,11 @@ def provider_identities(runtime: Runtime) -> dict[str, object]:
 
 
 def admin_routes(
-    store: ConfigStore, admin_token: str | None, insecure_local: bool, egress: EgressPolicy
+    store: ConfigStore,
+    admin_token: str | None,
+    insecure_local: bool,
+    egress: EgressPolicy,
+    gw: Gateway | None = None,
 ) -> list[Mount]:
     """The admin API under /admin/v1, when this installation has it."""
     if importlib.util.find_spec("routectl.admin.http") is None:
@@ -160,7 +181,9 @@ def admin_routes(
     from routectl.admin.service import AdminService
 
     service = AdminService(store, egress)
-    return [Mount("/admin/v1", app=admin_app(service, admin_token, insecure_local))]
+    spend = gw.spend if gw is not None else None
+    app = admin_app(service, admin_token, insecure_local, spend=spend)
+    return [Mount("/admin/v1", app=app)]
 
 
 def create_app(
@@ -180,7 +203,7 @@ def create_app(
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/metrics", gw.prometheus, methods=["GET"]),
             Route("/healthz", gw.health, methods=["GET"]),
-            *admin_routes(store, admin_token, insecure_local, gw.egress),
+            *admin_routes(store, admin_token, insecure_local, gw.egress, gw),
         ],
         lifespan=gw.lifespan,
         exception_handlers={404: _not_found},
@@ -251,7 +274,7 @@ class GatewayApp:
             response = await chat_completions(self.gateway, scope["headers"], b"")
             if isinstance(response, Response):
                 response.headers["connection"] = "close"
-            await _send(response, scope, receive, send)
+            await _send(response, scope, receive, send, self.gateway)
             return
         body = await _read_body(receive, scope["headers"])
         if body is None:
@@ -263,9 +286,8 @@ class GatewayApp:
             )
             await response(scope, receive, send)
             return
-        await _send(
-            await chat_completions(self.gateway, scope["headers"], body), scope, receive, send
-        )
+        response = await chat_completions(self.gateway, scope["headers"], body)
+        await _send(response, scope, receive, send, self.gateway)
 
     def _authenticates(self, headers: list[tuple[bytes, bytes]]) -> bool:
         runtime = self.gateway.holder.runtime
@@ -280,12 +302,14 @@ class GatewayApp:
 
 
 async def _send(
-    response: PlainAnswer | Response, scope: Scope, receive: Receive, send: Send
+    response: PlainAnswer | Response, scope: Scope, receive: Receive, send: Send, gw: Gateway
 ) -> None:
     if type(response) is PlainAnswer:  # the common case, sent without more layers
         start = {"type": "http.response.start", "status": response.status}
         await send({**start, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
+        if response.after is not None:  # the charge, off the request's path
+            gw.limits.charge_soon(response.after)
         return
     await response(scope, receive, send)  # type: ignore[operator]
 

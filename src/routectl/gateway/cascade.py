@@ -43,7 +43,7 @@ from routectl.core.evaluator import needs_semantic
 from routectl.core.policy import AnswerChecksInfo, CascadeInfo, Policy
 from routectl.core.request import Request
 from routectl.gateway.breaker import Breakers
-from routectl.gateway.limits import RateLimiter
+from routectl.gateway.limits import Limits
 from routectl.gateway.runtime import Runtime, Upstream
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -142,10 +142,11 @@ async def _judge(
     client: aiohttp.ClientSession,
     runtime: Runtime,
     breakers: Breakers,
-    limiter: RateLimiter,
+    limits: Limits,
     model: str,
     body: dict[str, Any],
     text: str,
+    arrived: float,
 ) -> tuple[float | None, float, str | None]:
     """(score, cost, problem) of the judge's verdict on ``text``."""
     if model not in runtime.upstreams:  # lint's RT001 names it; the gateway must not fail
@@ -172,8 +173,9 @@ async def _judge(
         False,
         breakers,
         lambda *_: None,
-        limiter,
+        limits,
         tokens,
+        arrived,
     )
     if answer.upstream is None or answer.status >= 400:
         return None, 0.0, f"judge {model} failed ({answer.status})"
@@ -195,8 +197,9 @@ async def send_cascade(
     body: dict[str, Any],
     breakers: Breakers,
     on_failover: Callable[[Upstream, str], None],
-    limiter: RateLimiter,
+    limits: Limits,
     tokens: int,
+    arrived: float,
 ) -> CascadeResult:
     """Walk ``chain`` until an answer passes ``checks``; else keep the last answer received."""
     body = {**body, "stream": False}
@@ -206,7 +209,17 @@ async def send_cascade(
     received: tuple[Answer, float, dict[str, Any]] | None = None  # the latest 200 answer
     for model in chain:
         answer = await send_chain(
-            client, runtime, (model,), triggers, body, False, breakers, on_failover, limiter, tokens
+            client,
+            runtime,
+            (model,),
+            triggers,
+            body,
+            False,
+            breakers,
+            on_failover,
+            limits,
+            tokens,
+            arrived,
         )
         attempts.extend(answer.attempts)
         answer.attempts = attempts
@@ -229,7 +242,14 @@ async def send_cascade(
         reason = check_answer(checks, completion)
         if reason is None and judge is not None:
             score, judge_cost, problem = await _judge(
-                client, runtime, breakers, limiter, judge[0], body, answer_text(completion) or ""
+                client,
+                runtime,
+                breakers,
+                limits,
+                judge[0],
+                body,
+                answer_text(completion) or "",
+                arrived,
             )
             result.extra_cost += judge_cost
             step["judge_score"] = score
@@ -285,7 +305,7 @@ def detection_record(match: IntentMatch) -> dict[str, Any]:
 
 async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: bool) -> Any:
     """The answer of a cascade route to the client, recorded on ``ex``: the final one only."""
-    from routectl.gateway.chat import JSON, PlainAnswer, error_body
+    from routectl.gateway.chat import JSON, PlainAnswer, _shadow_charge, error_body
 
     gw, decision = ex.gw, ex.decision
     assert decision is not None
@@ -304,13 +324,16 @@ async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: 
         body,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
-        gw.limiter,
+        gw.limits,
         ex.features.input_tokens + ex.features.output_tokens if ex.features else 0,
+        ex.arrived,
     )
     shadows = [
         model
         for model in decision.shadows
-        if gw.shadows.send(ex.runtime.upstreams[model], body, ex.request_id)
+        if gw.shadows.send(
+            ex.runtime.upstreams[model], body, ex.request_id, _shadow_charge(ex, model)
+        )
     ]
     answer = result.answer
     ex.extra_cost += result.extra_cost
@@ -318,6 +341,8 @@ async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: 
     if answer.upstream is None:
         tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
         ex.finish(502, answer, shadows=shadows)
+        if ex.metered(None):  # the answers it rejected and its judge calls were paid for
+            gw.limits.charge_soon(ex.charge(None, 0, 0, None))
         return Response(
             error_body(
                 f"all upstreams failed: {tried}",
@@ -329,11 +354,17 @@ async def answer(ex: Exchange, info: CascadeInfo, body: dict[str, Any], stream: 
             ex.headers(answer=answer),
             media_type=JSON,
         )
-    ex.finish(answer.status, answer, answer.usage, shadows)
+    usage = answer.usage
+    model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
+    # Every call the cascade made is charged: the answer kept, the ones it rejected and
+    # the judge's, each at its model's list prices (ex.extra_cost holds all but the first).
+    after = ex.charge(model, tokens_in, tokens_out, usage) if ex.metered(model) else None
     if stream and answer.status < 400:
         content = as_sse(answer.content)
         answer = Answer(answer.upstream, answer.status, content, "text/event-stream")
-    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
+    return PlainAnswer(
+        answer.status, ex.raw_headers(answer, len(answer.content)), answer.content, after
+    )
 
 
 def as_sse(content: bytes) -> bytes:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import aiohttp
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from routectl.core.budgets import charge_cost
 from routectl.core.evaluator import decide
 from routectl.core.request import Decision, Request, refused_as_forbidden
 from routectl.gateway import cascade
@@ -25,6 +27,7 @@ from routectl.gateway.features import (
     requested_max_tokens,
 )
 from routectl.gateway.intake import parse_json
+from routectl.gateway.limits import Rejection, cached_tokens
 from routectl.gateway.runtime import Runtime
 from routectl.gateway.upstream import Answer, send_chain
 
@@ -56,6 +59,10 @@ class PlainAnswer:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    # Started once the body is handed to the server (Limits.charge_soon): charging the
+    # consumer's budgets then keeps the counter store's round trip off the answer's
+    # latency and off the next request's on the same connection.
+    after: Coroutine[Any, Any, None] | None = None
 
 
 class Exchange:
@@ -92,7 +99,8 @@ class Exchange:
         answer: Answer | None = None,
         usage: dict[str, Any] | None = None,
         shadows: list[str] | None = None,
-    ) -> None:
+    ) -> tuple[str | None, int, int]:
+        """Log and meter the answer; returns the answering model and the tokens it used."""
         seconds = time.perf_counter() - self.started
         features, decision = self.features, self.decision
         upstream = answer.upstream if answer is not None and answer.status < 400 else None
@@ -103,12 +111,22 @@ class Exchange:
             input_tokens = _count(usage.get("prompt_tokens"), input_tokens)
             output_tokens = _count(usage.get("completion_tokens"), None)
         cost = self.extra_cost
+        cached = cached_tokens(usage)
         if model is not None:
-            cost += self.runtime.policy.models[model].cost(input_tokens, output_tokens or 0)
+            info = self.runtime.policy.models[model]
+            cost += charge_cost(
+                info.price_input,
+                info.price_output,
+                info.price_cached_input,
+                input_tokens,
+                output_tokens or 0,
+                cached,
+            )
             if features is not None and usage:  # the limit window holds what the log records
                 routed = features.input_tokens + features.output_tokens
                 actual = input_tokens + (output_tokens or 0)
-                self.gw.limiter.settle(self.runtime.policy, model, actual - routed, self.arrived)
+                policy = self.runtime.policy
+                self.gw.limits.settle_model(policy, model, actual - routed, self.arrived)
         route = decision.route if decision else None
         keys = self.runtime.metadata_keys
         self.gw.decisions.write(
@@ -126,6 +144,7 @@ class Exchange:
                 "attempts": [a.as_dict() for a in answer.attempts] if answer else [],
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
+                "cached_tokens": cached,
                 "cost": round(cost, 10),
                 "latency_ms": round(seconds * 1000.0, 3),
                 "status": status,
@@ -152,6 +171,45 @@ class Exchange:
             output_tokens or 0,
             cost,
         )
+        return model, input_tokens, output_tokens or 0
+
+    def metered(self, model: str | None) -> bool:
+        """Whether the answer (and the request's other calls: classifier, cascade steps,
+        judge) is charged to a consumer's budgets or token window."""
+        features = self.features
+        if (model is None and not self.extra_cost) or features is None:
+            return False
+        if features.consumer is None:
+            return False
+        consumer = self.runtime.policy.consumers.get(features.consumer)
+        return consumer is not None and bool(consumer.budgets or consumer.tpm)
+
+    async def charge(self, model: str | None, tokens_in: int, tokens_out: int, usage) -> None:
+        """Spend and tokens to the consumer's budgets and windows (after the answer)."""
+        features = self.features
+        if (model is None and not self.extra_cost) or features is None:
+            return
+        if features.consumer is None:
+            return
+        policy = self.runtime.policy
+        await self.gw.limits.charge(
+            policy,
+            features.consumer,
+            policy.models[model] if model is not None else None,
+            usage,
+            tokens_in,
+            tokens_out,
+            self.arrived,
+            extra_cost=self.extra_cost,
+        )
+
+    def refuse(self, rejection: Rejection) -> Response:
+        self.finish(rejection.status)
+        headers = self.headers()
+        if rejection.retry_after is not None:
+            headers["retry-after"] = str(rejection.retry_after)
+        body = error_body(rejection.message, rejection.type, rejection.code)
+        return Response(body, rejection.status, headers, media_type=JSON)
 
     def headers(self, model: str | None = None, answer: Answer | None = None) -> dict[str, str]:
         headers = {"x-request-id": self.request_id}
@@ -222,6 +280,8 @@ async def chat_completions(
             "authentication_error",
             "invalid_api_key",
         )
+    # The counter round trip (budgets, rate windows) overlaps reading the body.
+    admitting = gw.limits.begin(runtime.policy, consumer, ex.arrived)
     try:
         body = parse_json(raw_body)
         messages = parse_body(body)
@@ -230,9 +290,18 @@ async def chat_completions(
         )
         ex.max_tokens = requested_max_tokens(body)
     except orjson.JSONDecodeError as exc:
+        gw.limits.abandon(admitting)
         return ex.fail(400, f"the body is not JSON: {exc}", "invalid_request_error", "bad_json")
     except BadRequest as exc:
+        gw.limits.abandon(admitting)
         return ex.fail(400, str(exc), "invalid_request_error", "bad_request")
+
+    if admitting is not None:
+        admission = await gw.limits.settle(admitting)
+        if admission.rejection is not None:
+            return ex.refuse(admission.rejection)
+        if admission.budget is not None:
+            ex.features = dataclasses.replace(ex.features, budget=admission.budget)
 
     if runtime.policy.detector is not None:
         ex.features = await cascade.classify_ahead(runtime.policy, ex.features)
@@ -242,6 +311,12 @@ async def chat_completions(
     ex.decision = decision = decide(runtime.policy, ex.features)
     if not decision.routable:
         code = decision.unroutable_code or "unroutable"
+        if code == "budget.exceeded":
+            return ex.refuse(
+                Rejection(
+                    429, str(decision.unroutable_reason), "insufficient_quota", "budget_exceeded"
+                )
+            )
         status = 403 if refused_as_forbidden(code) else 400
         return ex.fail(status, f"unroutable: {decision.unroutable_reason}", "unroutable", code)
 
@@ -264,17 +339,20 @@ async def chat_completions(
         stream,
         gw.breakers,
         lambda upstream, reason: gw.metrics.failover(route, upstream, reason),
-        gw.limiter,
+        gw.limits,
         ex.features.input_tokens + ex.features.output_tokens,
+        ex.arrived,
     )
     shadows = [
         model
         for model in decision.shadows
-        if gw.shadows.send(runtime.upstreams[model], body, ex.request_id)
+        if gw.shadows.send(runtime.upstreams[model], body, ex.request_id, _shadow_charge(ex, model))
     ]
     if answer.upstream is None:
         tried = ", ".join(f"{a.model} ({a.error})" for a in answer.attempts) or "none eligible"
         ex.finish(502, answer, shadows=shadows)
+        if ex.metered(None):  # the intent classifier's call was paid for
+            gw.limits.charge_soon(ex.charge(None, 0, 0, None))
         return Response(
             error_body(
                 f"all upstreams failed: {tried}",
@@ -293,8 +371,12 @@ async def chat_completions(
             ex.headers(answer.upstream.model, answer),
             media_type=answer.content_type,
         )
-    ex.finish(answer.status, answer, answer.usage, shadows)
-    return PlainAnswer(answer.status, ex.raw_headers(answer, len(answer.content)), answer.content)
+    usage = answer.usage
+    model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
+    after = ex.charge(model, tokens_in, tokens_out, usage) if ex.metered(model) else None
+    return PlainAnswer(
+        answer.status, ex.raw_headers(answer, len(answer.content)), answer.content, after
+    )
 
 
 async def _relay(
@@ -328,7 +410,30 @@ async def _relay(
             yield b"\n\ndata: " + error + b"\n\n"  # blank line first: end a partial event
     finally:
         await chunks.aclose()  # releases the upstream connection, also on client disconnect
-        ex.finish(answer.status, answer, _sse_usage(usage_chunk), shadows)
+        usage = _sse_usage(usage_chunk)
+        model, tokens_in, tokens_out = ex.finish(answer.status, answer, usage, shadows)
+        await ex.charge(model, tokens_in, tokens_out, usage)
+
+
+def _shadow_charge(ex: Exchange, model: str):
+    """What a shadow copy's answer costs, charged to the consumer's shadow line."""
+    features = ex.features
+    if features is None or features.consumer is None:
+        return None
+    consumer = ex.runtime.policy.consumers.get(features.consumer)
+    if consumer is None or not consumer.budgets:
+        return None
+    policy = ex.runtime.policy
+    info, fallback_in = policy.models[model], features.input_tokens
+
+    async def charge(usage: dict[str, Any] | None) -> None:
+        tokens_in = _count((usage or {}).get("prompt_tokens"), fallback_in) or 0
+        tokens_out = _count((usage or {}).get("completion_tokens"), 0) or 0
+        await ex.gw.limits.charge(
+            policy, consumer.name, info, usage, tokens_in, tokens_out, ex.arrived, shadow=True
+        )
+
+    return charge
 
 
 def _sse_usage(data: bytes) -> dict[str, Any] | None:

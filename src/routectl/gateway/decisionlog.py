@@ -62,6 +62,7 @@ FIELDS = (
     "attempts",
     "input_tokens",
     "output_tokens",
+    "cached_tokens",
     "cost",
     "latency_ms",
     "status",

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from routectl.core.policy import ConsumerInfo
 from routectl.gateway.runtime import Upstream
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -107,6 +108,44 @@ class GatewayMetrics:
         self.revision = Gauge(
             "routectl_gateway_config_revision", "Configuration revision being served.", registry=r
         )
+        # Budgets and consumer limits: labels are configured consumer, team and budget names.
+        self.spend_usd = Counter(
+            "routectl_gateway_spend_usd",
+            "USD charged to budgets at list prices, by consumer, team and line "
+            "(consumer, or shadow for shadow copies not charged to the budget).",
+            ["consumer", "team", "line"],
+            registry=r,
+        )
+        self.budget_used = Gauge(
+            "routectl_gateway_budget_used_ratio",
+            "Share of each budget spent in its current period (1 = 100%), as last seen.",
+            ["budget"],
+            registry=r,
+        )
+        self.budget_alerts = Counter(
+            "routectl_gateway_budget_alerts",
+            "Alert thresholds reached, once per budget, threshold and period.",
+            ["budget", "threshold"],
+            registry=r,
+        )
+        self.downgrades = Counter(
+            "routectl_gateway_budget_downgrades",
+            "Requests routed by a budget's downgrade threshold.",
+            ["consumer", "team", "budget"],
+            registry=r,
+        )
+        self.limit_rejections = Counter(
+            "routectl_gateway_limit_rejections",
+            "Requests refused by a budget (budget_exceeded), a consumer rate limit (rpm, tpm) "
+            "or unavailable counters (limits_unavailable).",
+            ["consumer", "team", "reason"],
+            registry=r,
+        )
+        self.counter_errors = Counter(
+            "routectl_gateway_counter_errors",
+            "Counter store (Redis) calls that failed.",
+            registry=r,
+        )
 
     def answered(
         self,
@@ -137,6 +176,12 @@ class GatewayMetrics:
 
     def shadow(self, upstream: Upstream, outcome: str) -> None:
         self.shadows.labels(upstream.model, upstream.provider, outcome).inc()
+
+    def rejected(self, consumer: ConsumerInfo, reason: str) -> None:
+        self.limit_rejections.labels(consumer.name, consumer.team or "", reason).inc()
+
+    def spend(self, consumer: ConsumerInfo, line: str, usd: float) -> None:
+        self.spend_usd.labels(consumer.name, consumer.team or "", line).inc(usd)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

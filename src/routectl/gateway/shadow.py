@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -33,20 +34,34 @@ class ShadowSender:
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def send(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> bool:
+    def send(
+        self,
+        upstream: Upstream,
+        body: dict[str, Any],
+        request_id: str,
+        on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> bool:
         """Start a shadow copy; False when it was dropped (no free slot or unusable upstream)."""
         if upstream.adapter is None or upstream.problem or self.in_flight >= self.limit:
             self.metrics.shadow(upstream, "dropped")
             return False
         self.in_flight += 1
-        task = asyncio.create_task(self._run(upstream, {**body, "stream": False}, request_id))
+        body = {**body, "stream": False}
+        task = asyncio.create_task(self._run(upstream, body, request_id, on_usage))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _run(self, upstream: Upstream, body: dict[str, Any], request_id: str) -> None:
+    async def _run(
+        self,
+        upstream: Upstream,
+        body: dict[str, Any],
+        request_id: str,
+        on_usage: Callable[[dict[str, Any] | None], Awaitable[None]] | None,
+    ) -> None:
         started = time.perf_counter()
         assert upstream.adapter is not None
+        usage: dict[str, Any] | None = None
         try:
             outgoing = await upstream.adapter.prepare(body, upstream.target, stream=False)
             async with self.client.post(
@@ -55,15 +70,19 @@ class ShadowSender:
                 headers=outgoing.headers,
                 timeout=upstream.timeout,
             ) as response:
-                await response.read()
+                raw = await response.read()
             outcome = "ok" if response.status < 400 else f"http {response.status}"
+            if outcome == "ok" and on_usage is not None:
+                usage = upstream.adapter.answer(response.status, raw, upstream.target)[1]
         except TimeoutError:
             outcome = "timeout"
-        except (aiohttp.ClientError, BadClientRequest, TokenUnavailable) as exc:
+        except (aiohttp.ClientError, BadClientRequest, TokenUnavailable, ValueError) as exc:
             outcome = type(exc).__name__
         finally:
             self.in_flight -= 1
         self.metrics.shadow(upstream, "ok" if outcome == "ok" else "failed")
+        if outcome == "ok" and on_usage is not None:  # a shadow's cost: budgets' shadow line
+            await on_usage(usage if isinstance(usage, dict) else None)
         log.debug(
             "shadow request_id=%s model=%s outcome=%s latency_ms=%.1f",
             request_id,

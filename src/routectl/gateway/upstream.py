@@ -46,7 +46,7 @@ from yarl import URL
 
 from routectl.core.failover import Action, Outcome, OutcomeKind, next_step, outcome_of_http
 from routectl.gateway.breaker import Breakers
-from routectl.gateway.limits import RateLimiter
+from routectl.gateway.limits import Limits
 from routectl.gateway.providers import BadClientRequest
 from routectl.gateway.providers.vertex import TokenUnavailable
 from routectl.gateway.runtime import Runtime, Upstream
@@ -155,8 +155,9 @@ async def send_chain(
     stream: bool,
     breakers: Breakers,
     on_failover: Callable[[Upstream, str], None],
-    limiter: RateLimiter,
+    limits: Limits,
     tokens: int,
+    arrived: float,
 ) -> Answer:
     """Try ``chain`` in order; what each attempt's outcome leads to is the core's failover."""
     attempts: list[Attempt] = []
@@ -166,7 +167,7 @@ async def send_chain(
         upstream = runtime.upstreams[model]
         started = time.perf_counter()
         outcome, answer = await _attempt(
-            client, runtime, upstream, body, stream, breakers, limiter, tokens
+            client, runtime, upstream, body, stream, breakers, limits, tokens, arrived
         )
         error = outcome.detail
         if error is None and outcome.status is not None and outcome.status >= 400:
@@ -195,8 +196,9 @@ async def _attempt(
     body: dict[str, Any],
     stream: bool,
     breakers: Breakers,
-    limiter: RateLimiter,
+    limits: Limits,
     tokens: int,
+    arrived: float,
 ) -> tuple[Outcome, Answer | None]:
     """One model of the chain: its outcome, and the answer the client would get from it."""
     adapter = upstream.adapter
@@ -209,7 +211,7 @@ async def _attempt(
     sent = time.monotonic()
     reports = breakers.reports(upstream.provider)
     try:
-        limited = limiter.admit(runtime.policy, upstream.model, tokens)
+        limited = await limits.admit_model(runtime.policy, upstream.model, tokens, arrived)
         if limited is not None:  # like an upstream's 429, without asking it (not its fault)
             content = error_body(limited, "rate_limit_error")
             return Outcome(OutcomeKind.rate_limited, 429, limited), Answer(

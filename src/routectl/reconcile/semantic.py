@@ -248,17 +248,65 @@ def _consumer(old: Spec, new: Spec) -> tuple[list[str], set[str]]:
     lines += _set_delta(
         "allowed classification", a.get("classifications") or [], b.get("classifications") or []
     )
-    budget = (
-        (old.get("budget") or {}).get("monthlyUsd"),
-        (new.get("budget") or {}).get("monthlyUsd"),
-    )
-    if budget[0] != budget[1]:
-        lines.append(
-            f"monthly budget {_money(budget[0])} -> {_money(budget[1])}"
-            f"{_pct_change(budget[0], budget[1])}"
-        )
+    lines += _budget(old.get("budget"), new.get("budget"))
     lines += _scalar("team", old.get("team"), new.get("team"))
-    return lines, {"allow", "budget", "team"}
+    lines += _scalar("rate limits", _limits(old.get("rateLimits")), _limits(new.get("rateLimits")))
+    return lines, {"allow", "budget", "team", "rateLimits"}
+
+
+def _team(old: Spec, new: Spec) -> tuple[list[str], set[str]]:
+    return _budget(old.get("budget"), new.get("budget")), {"budget"}
+
+
+def _limits(limits: Any) -> str:
+    limits = limits or {}
+    parts = [f"{limits[k]} {k}" for k in ("rpm", "tpm") if limits.get(k)]
+    return ", ".join(parts) or "none"
+
+
+def _budget_terms(budget: Any) -> tuple[float | None, str, str]:
+    """(amount, period text, thresholds text) of a stored budget."""
+    if not budget:
+        return None, "", ""
+    amount = (
+        budget.get("amountUsd")
+        if budget.get("amountUsd") is not None
+        else (budget.get("monthlyUsd"))
+    )
+    period = budget.get("period") or "monthly"
+    if budget.get("rolling"):
+        period = f"rolling {period}"
+    else:
+        period = f"{period} ({budget.get('timeZone') or 'UTC'})"
+    steps = []
+    for t in budget.get("thresholds") or []:
+        target = (
+            t.get("tier")
+            and f" to tier {t['tier']}"
+            or t.get("route")
+            and (f" to route {t['route']}")
+            or ""
+        )
+        steps.append(f"{t.get('at'):g}% {t.get('action')}{target}")
+    return amount, period, ", ".join(steps) or "block at 100%"
+
+
+def _budget(old: Any, new: Any) -> list[str]:
+    (a_amount, a_period, a_steps), (b_amount, b_period, b_steps) = (
+        _budget_terms(old),
+        _budget_terms(new),
+    )
+    lines = []
+    if a_amount != b_amount:
+        lines.append(
+            f"budget {_money(a_amount)} -> {_money(b_amount)}{_pct_change(a_amount, b_amount)}"
+        )
+    if old and new:
+        lines += _scalar("budget period", a_period, b_period)
+        lines += _scalar("budget thresholds", a_steps, b_steps)
+    elif new and not old:
+        lines.append(f"budget per {b_period}: {b_steps}")
+    return lines
 
 
 DESCRIBERS: dict[str, Describer] = {
@@ -268,6 +316,7 @@ DESCRIBERS: dict[str, Describer] = {
     "Classification": _classification,
     "Experiment": _experiment,
     "Consumer": _consumer,
+    "Team": _team,
 }
 
 

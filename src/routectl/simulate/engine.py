@@ -45,7 +45,7 @@ from routectl.core.evaluator import plan as plan_request
 from routectl.core.policy import Policy
 from routectl.core.request import Decision, Request, RoutePlan
 from routectl.core.strategies import STRATEGIES
-from routectl.simulate import decisions, draws, outcomes, ratelimit, scan, tables
+from routectl.simulate import budgets, decisions, draws, outcomes, ratelimit, scan, tables
 from routectl.simulate.cascade import MeasuredRates
 from routectl.simulate.legs import Leg, ShadowLeg, keyed, legs, needs_draw
 from routectl.simulate.reader import RowError
@@ -84,6 +84,7 @@ class Replay:
     time_span: tuple[datetime | None, datetime | None] = (None, None)
     rate_limits: str = "none in the policy"
     limited_minutes: int = 0
+    budgets: dict[str, Any] = field(default_factory=dict)  # side -> budgets report section
     # side -> (distinct prompts the examples classified, the classifications' cost in USD)
     detection: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -102,6 +103,7 @@ def replay(
     outages: list[Outage],
     on_error: str = "fail",
     progress: Progress | None = None,
+    starting_spend: dict[str, float] | None = None,
     engine: Engine = Engine(),
     decisions_out: str | None = None,
     escalation: MeasuredRates | None = None,
@@ -117,8 +119,9 @@ def replay(
         con.execute("SET TimeZone='UTC'")
         try:
             return _replay(
-                con, files, policies, outages, on_error, step, engine, decisions_out, escalation
-            )
+                con, files, policies, outages, on_error, step, starting_spend or {}, engine,
+                decisions_out, escalation,
+            )  # fmt: skip
         finally:
             con.close()
 
@@ -130,17 +133,28 @@ def _replay(
     outages: list[Outage],
     on_error: str,
     step: Progress,
+    starting_spend: dict[str, float],
     engine: Engine,
     decisions_out: str | None,
     escalation: MeasuredRates | None = None,
 ) -> Replay:
     limited = any(ratelimit.has_limits(p) for p in policies.values())
+    budgeted = [label for label, p in policies.items() if budgets.has_budgets(p)]
+    passes: dict[str, budgets.SidePass] = {}
+
+    def budget_prepass(con: duckdb.DuckDBPyConnection, rows_sql: str) -> list[str]:
+        step("replaying budgets in time order")
+        for label in budgeted:
+            passes[label] = budgets.run_pass(con, rows_sql, policies[label], starting_spend)
+        return [passes[label].case_sql for label in budgeted]
+
     windowed = [o for o in outages if o.windowed]
     always_down = [o for o in outages if not o.windowed]
     step("reading traffic")
     drawing = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
-    plan = scan.Plan(conds, windowed, limited, drawing)
+    prepass = budget_prepass if budgeted else None
+    plan = scan.Plan(conds, windowed, limited, drawing, prepass)
     if engine.name == "spark":
         from routectl.simulate import spark
 
@@ -154,16 +168,29 @@ def _replay(
             limited, rate_limits = False, "not applied: the traffic has no timestamps"
 
     step("planning request groups")
+    state_columns = "".join(f", b{i}" for i in range(len(passes)))
     features = con.execute(
-        f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out "
-        "FROM groups ORDER BY fid"
+        f"SELECT DISTINCT ON (fid) fid, {', '.join(ROUTE_FEATURES)}, rep_in, rep_out"
+        f"{state_columns} FROM groups ORDER BY fid"
     ).fetchall()
-    plans = {
-        (label, row[0]): plan_request(policy, _request(row))
+    width = 1 + len(ROUTE_FEATURES) + 2  # fid, the features, rep_in, rep_out
+    column = {label: width + i for i, label in enumerate(budgeted) if label in passes}
+    plans = {}
+    for label, policy in policies.items():
+        for row in features:
+            request = _request(row[:width])
+            if label in column:
+                request, limited_plan = budgets.request_with_state(
+                    request, passes[label], row[column[label]], policy
+                )
+                if limited_plan is not None:
+                    plans[(label, row[0])] = limited_plan
+                    continue
+            plans[(label, row[0])] = plan_request(policy, request)
+    detection = {
+        label: _detection(policy, [row[:width] for row in features])
         for label, policy in policies.items()
-        for row in features
     }
-    detection = {label: _detection(policy, features) for label, policy in policies.items()}
     ostates = [r[0] for r in con.execute("SELECT DISTINCT ostate FROM groups").fetchall()]
     downs_by_side = {}
     for label, policy in policies.items():
@@ -175,7 +202,7 @@ def _replay(
             for ostate in ostates
         }
     labels = list(policies)
-    class_keys = [f"k{i}" for i in range(len(conds))]
+    class_keys = scan.class_keys(plan, scanned)
     if scanned.staged or decisions_out:
         draw_ids = _fid_draws(con, plans, labels, class_keys)
     if decisions_out:
@@ -235,6 +262,7 @@ def _replay(
         time_span=(scanned.start, scanned.end),
         rate_limits=rate_limits,
         limited_minutes=len(minutes),
+        budgets={label: budgets.report(side, policies[label]) for label, side in passes.items()},
         detection={side: found for side, found in detection.items() if found[0]},
     )
 

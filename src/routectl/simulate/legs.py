@@ -47,7 +47,10 @@ def legs(
     request, all of it on the drawn arm and the drawn shadows."""
     if not plan.routable:
         reason = plan.unroutable_reason or "unroutable"
-        leg = Leg(1.0, plan.intent, plan.route, None, None, (), "unroutable", reason, frozenset())
+        # A consumer's own rate limit refuses like a 429 (routectl.simulate.budgets).
+        limited = bool(plan.trace) and plan.trace[-1].code == "consumer.rate_limited"
+        kind = "rate_limited" if limited else "unroutable"
+        leg = Leg(1.0, plan.intent, plan.route, None, None, (), kind, reason, frozenset())
         return [leg], []
     experiment = plan.experiment
     rest = 1.0 - (experiment.fraction if experiment else 0.0)

@@ -328,6 +328,30 @@ def print_text(report: dict[str, Any], console: Any) -> None:
                 count_fmt(sum(e["requests"] for e in rest)),
             )
         console.print(table)
+    if report.get("budgets", {}).get("consumers"):
+        table = Table(title="budgets (head)", title_justify="left")
+        for name in ("consumer", "budget", "threshold", "action", "crossed by", "at"):
+            table.add_column(name)
+        for consumer, entry in report["budgets"]["consumers"].items():
+            for crossing in entry["crossings"]:
+                table.add_row(
+                    consumer,
+                    crossing["budget"],
+                    crossing["threshold"],
+                    crossing["action"],
+                    f"request {crossing['request']} ({crossing['request_id'] or 'no id'})",
+                    crossing["ts"],
+                )
+            table.add_row(
+                consumer,
+                "",
+                "",
+                "",
+                f"{entry['downgraded']} downgraded, {entry['blocked']} blocked, "
+                f"{entry['rate_limited']} rate limited",
+                usd(entry["cost"]),
+            )
+        console.print(table)
     if report["experiments"]:
         for entry in report["experiments"]:
             console.print(

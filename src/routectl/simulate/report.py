@@ -73,8 +73,12 @@ def build(
             "keyless requests count with their expected fractions, rounded only for display"
         ),
     }
+    if "head" in replay.budgets:
+        report["budgets"] = replay.budgets["head"]
     if "base" in policies:
         base = _figures(replay, "base", policies["base"], escalation)
+        if "base" in replay.budgets:
+            base["budgets"] = replay.budgets["base"]
         report["base"] = base
         report["delta"] = _delta(base, head)
         report["shift"] = [

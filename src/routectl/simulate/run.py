@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import duckdb
 
 from routectl.simulate import cascade, decisions, hints, whatif
+from routectl.simulate.budgets import SpendError, read_spend
 from routectl.simulate.engine import BadTraffic, Engine, Progress, Side, replay
 from routectl.simulate.report import Gates, PolicySource, build
 from routectl.simulate.sources import TrafficError, parse_pairs, traffic_files
@@ -36,6 +38,7 @@ class SimulateArgs:
     fail_on_unroutable: bool = False
     max_shift: float | None = None
     on_error: str = "fail"
+    spend: str | None = None  # starting budget spend: a JSON file or a gateway URL
     engine: str = "duckdb"
     spark_master: str | None = None
     decisions_out: str | None = None
@@ -55,6 +58,9 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         whatif.check_price_changes(prices, list(raw.values()))
         policies = {side: whatif.apply_prices(p, prices) for side, p in raw.items()}
         sides = [Side(label, policy) for label, policy in policies.items()]
+        starting = {}
+        if args.spend is not None:
+            starting = read_spend(args.spend, os.environ.get("ROUTECTL_ADMIN_TOKEN"))
         engine = Engine(args.engine, args.spark_master)
         if args.decisions_out:
             if args.engine != "duckdb":
@@ -64,7 +70,15 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         if args.escalation_logs:
             escalation = cascade.measure(Path(p) for p in args.escalation_logs)
         result = replay(
-            files, sides, outages, args.on_error, step, engine, args.decisions_out, escalation
+            files,
+            sides,
+            outages,
+            args.on_error,
+            step,
+            starting,
+            engine,
+            args.decisions_out,
+            escalation,
         )
     except BadTraffic as exc:
         lines = [str(e) for e in exc.errors]
@@ -73,7 +87,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
         raise SimulateFailed(
             lines, "correct those lines, or pass --on-error skip to replay the rest"
         ) from None
-    except (TrafficError, cascade.EscalationLogError) as exc:
+    except (TrafficError, SpendError, cascade.EscalationLogError) as exc:
         raise SimulateFailed([str(exc)]) from None
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

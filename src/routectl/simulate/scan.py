@@ -15,6 +15,7 @@ files, so the draws after planning read that instead of parsing the traffic agai
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,6 +73,7 @@ class Scanned:
     end: datetime | None = None
     by_minute: bool = False
     staged: bool = False  # ``staged``: every request (a Parquet file), read again to draw
+    states: int = 0  # budget state columns b0, b1, … (one per budgeted side)
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,22 @@ class Plan:
     windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
     limits: bool  # group by minute (when the traffic has timestamps)
     with_keys: bool  # the policies draw per key: keep request ids and sessions per request
+    # Given the good rows (SQL), per-row SQL expressions to group by as well (b0, b1, …):
+    # the budget pass of routectl.simulate.budgets, which must see every row in order.
+    prepass: Callable[[duckdb.DuckDBPyConnection, str], list[str]] | None = None
 
 
 # What the engines spell differently; everything else is SQL both DuckDB and Spark run.
 DIALECTS: dict[str, dict[str, str]] = {
     "duckdb": {
         "minute": "(epoch_us(ts) // 60000000) * 60",
+        "micros": "epoch_us(ts)",
         "not_object": "coalesce(json_type(try_cast(metadata AS JSON)), '') <> 'OBJECT'",
         "timestamp": "'{}'::TIMESTAMP",
     },
     "spark": {
         "minute": "(unix_micros(ts) div 60000000) * 60",
+        "micros": "unix_micros(ts)",
         "not_object": "from_json(metadata, 'map<string,string>') IS NULL",
         "timestamp": "TIMESTAMP '{}'",
     },
@@ -168,6 +175,12 @@ def scan(
                 break
         for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
+    if plan.prepass is not None:
+        union = " UNION ALL ".join(f"({sql})" for sql in selects)
+        good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, scanned.present)})"
+        extra = plan.prepass(con, good)
+        if extra:
+            _group(con, selects, plan, scanned, need_ts, extra)
     finish(con, scanned, plan)
     return scanned
 
@@ -176,7 +189,7 @@ def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None
     """Totals from ``groups_raw``, then ``groups``: the same with a feature group id."""
     _summarise(con, scanned)
     # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
-    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(plan.conditions)))])
+    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
@@ -184,6 +197,14 @@ def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None
         """
     )
     con.execute("DROP TABLE groups_raw")
+
+
+def class_keys(plan: Plan, scanned: Scanned) -> list[str]:
+    """The grouping columns beside the route features: token classes, then budget states."""
+    return [
+        *(f"k{i}" for i in range(len(plan.conditions))),
+        *(f"b{i}" for i in range(scanned.states)),
+    ]
 
 
 def _check(
@@ -212,16 +233,17 @@ def _group(
     plan: Plan,
     scanned: Scanned,
     need_ts: bool,
+    extra: list[str] | None = None,
 ) -> None:
     present = scanned.present
+    scanned.states = len(extra or ())
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
     start = None
     if any(o.relative for o in plan.windowed):  # offsets count from the first request
         start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
     scanned.by_minute = plan.limits and "timestamp" in present
-    row = row_columns(plan, present, need_ts, scanned.by_minute, start, "duckdb")
-    keys = [f"k{i}" for i in range(len(plan.conditions))]
-    group_keys = ", ".join([*ROUTE_FEATURES, *keys])
+    row = row_columns(plan, present, need_ts, scanned.by_minute, start, "duckdb", extra or [])
+    group_keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     aggregates = AGGREGATES
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
     select = f"SELECT {', '.join(row)} FROM ({union})"
@@ -258,9 +280,12 @@ def row_columns(
     by_minute: bool,
     start: datetime | None,
     dialect: str,
+    extra: list[str] | None = None,
 ) -> list[str]:
     """Per request: src, tokens, ts, route features, keys, token classes (``k0`` …),
-    ``minute`` (-1: not needed), outage state bits and whether the row is bad."""
+    budget states (``b0`` …, from ``extra``, whose ``{micros}`` is the timestamp in
+    microseconds), ``minute`` (-1: not needed), outage state
+    bits and whether the row is bad."""
     spell = DIALECTS[dialect]
     packed = condition_columns(plan.conditions)
     features = [f if f in present else f"CAST(NULL AS STRING) AS {f}" for f in ROUTE_FEATURES]
@@ -285,6 +310,10 @@ def row_columns(
         *features,
         *(k if k in present else f"CAST(NULL AS STRING) AS {k}" for k in ("request_id", "session")),
         *(f"{sql} AS k{i}" for i, sql in enumerate(packed)),
+        *(
+            f"CAST({sql.replace('{micros}', spell['micros'])} AS INTEGER) AS b{i}"
+            for i, sql in enumerate(extra or ())
+        ),
         f"{minute} AS minute",
         f"CAST({ostate} AS BIGINT) AS ostate",
         f"({bad_filter(need_ts, present, dialect)}) AS is_bad",

@@ -29,6 +29,8 @@ from routectl.simulate.scan import (
     FileStats,
     Plan,
     Scanned,
+    bad_filter,
+    class_keys,
     finish,
     row_columns,
 )
@@ -193,7 +195,7 @@ def scan(
     # Keyed draws read the traffic again after planning (as the DuckDB engine does).
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
     staged.createOrReplaceTempView("staged")
-    keys = ", ".join([*ROUTE_FEATURES, *(f"k{i}" for i in range(len(plan.conditions)))])
+    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     grouped = spark.sql(
         f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
     )
@@ -225,6 +227,27 @@ def scan(
             f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
         )
         _to_duckdb(con, grouped, "groups_raw")
+    if plan.prepass is not None:
+        # Budgets replay their consumers' requests in time order on the driver (DuckDB);
+        # what they say about each request is grouped by in Spark like the token classes.
+        good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, present, 'spark')})"
+        if "consumer" in present:
+            good += " AND consumer IS NOT NULL"
+        _to_duckdb(con, spark.sql(good), "budget_rows")
+        extra = plan.prepass(con, "SELECT * FROM budget_rows")
+        con.execute("DROP TABLE budget_rows")
+        if extra:
+            row = row_columns(plan, present, need_ts, scanned.by_minute, start, "spark", extra)
+            staged = spark.sql(f"SELECT {', '.join(row)} FROM ({union})")
+            if scanned.skipped:
+                staged = staged.where("NOT is_bad")
+            staged.createOrReplaceTempView("staged")
+            scanned.states = len(extra)
+            keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
+            grouped = spark.sql(
+                f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
+            )
+            _to_duckdb(con, grouped, "groups_raw")
     finish(con, scanned, plan)
     return scanned
 

@@ -2,8 +2,9 @@
 
 The evaluator reads a request's token counts only through declared linear
 forms: every hard filter's bound (:mod:`routectl.core.filters`: context
-window, output limit, a route's cost cap) and the ranking of a strategy that
-orders by this request's cost (:mod:`routectl.core.strategies`). Each is the
+window, output limit, a route's cost cap), a route's request-size match
+(``RouteInfo.size``) and the ranking of a strategy that orders by this
+request's cost (:mod:`routectl.core.strategies`). Each is the
 sign of a linear expression in (input, output). Two requests that agree on
 all those signs get the same plan, so a replay groups traffic by the signs
 (computed in SQL, one TINYINT column each) and plans one representative
@@ -39,6 +40,8 @@ def conditions(policies: Iterable[Policy]) -> list[Condition]:
     found: dict[str, Condition] = {}
     for policy in policies:
         for route in policy.routes:
+            for bound in route.size:  # the route's request-size match
+                _add(found, bound.sql_broken(IN, OUT), 1)
             strategy = STRATEGIES[route.strategy]
             for name in sorted(_route_models(route, policy)):
                 for bound in bounds_of(policy.models[name], _scope(policy, route)):

@@ -105,11 +105,12 @@ class PostgresStore(SqlStore):
         return [*super()._ddl(), *_NOTIFY_DDL]
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Any]:
+    def _transaction(self, write: bool, lock: bool = True) -> Iterator[Any]:
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 if write:
-                    cur.execute(self.dialect.lock_for_write)  # type: ignore[arg-type]
+                    if lock:
+                        cur.execute(self.dialect.lock_for_write)  # type: ignore[arg-type]
                 else:
                     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield cur

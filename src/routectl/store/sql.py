@@ -7,6 +7,8 @@ Schema (one row per resource version, so any past revision can be read)::
               updated_by, updated_at)           -- live at r: valid_from <= r < valid_to
     secrets(address, path, value)               -- pushed values, current only, never read back
                                                    by the admin API
+    spend(bucket PK, usd, updated_at)           -- budget spend per bucket (core.budgets.window),
+                                                   added to by every replica, read at startup
 
 Dialects differ only in parameter style, how a writer takes the lock and the
 DDL types; those differences are the :class:`Dialect` table, not branches.
@@ -59,8 +61,9 @@ class SqlStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Any]:
-        """Yield a cursor inside a transaction; a writer holds the store's write lock."""
+    def _transaction(self, write: bool, lock: bool = True) -> Iterator[Any]:
+        """Yield a cursor inside a transaction; a writer holds the store's write lock
+        unless ``lock`` is false (spend: additive rows that need no revision order)."""
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.dialect.param)
@@ -92,7 +95,35 @@ class SqlStore(ABC):
                 path {d.text_type} NOT NULL,
                 value {d.text_type} NOT NULL,
                 PRIMARY KEY (address, path))""",
+            f"""CREATE TABLE IF NOT EXISTS spend (
+                bucket {d.text_type} PRIMARY KEY,
+                usd DOUBLE PRECISION NOT NULL,
+                updated_at {d.text_type} NOT NULL)""",
         ]
+
+    # ----------------------------------------------------------------- budget spend
+
+    def add_spend(self, increments: Mapping[str, float]) -> None:
+        """Add USD to spend buckets (several replicas add to the same rows safely)."""
+        if not increments:
+            return
+        now = _now().isoformat()
+        with self._transaction(write=True, lock=False) as cur:
+            for bucket, usd in sorted(increments.items()):  # one lock order: no deadlocks
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO spend (bucket, usd, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (bucket) DO UPDATE SET usd = spend.usd + excluded.usd, "
+                        "updated_at = excluded.updated_at"
+                    ),
+                    (bucket, float(usd), now),
+                )
+
+    def read_spend(self) -> dict[str, float]:
+        """Every spend bucket the store holds."""
+        with self._transaction(write=False) as cur:
+            cur.execute("SELECT bucket, usd FROM spend")
+            return {str(bucket): float(usd) for bucket, usd in cur.fetchall()}
 
     def _create_schema(self) -> None:
         with self._transaction(write=True) as cur:

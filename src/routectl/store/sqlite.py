@@ -43,8 +43,9 @@ class SqliteStore(SqlStore):
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _owner_only(self.path)
+            if str(self.path) != ":memory:":  # SQLite's name for a store with no file
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(self.path)
             self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
@@ -64,7 +65,7 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Any]:
+    def _transaction(self, write: bool, lock: bool = True) -> Iterator[Any]:
         conn = self._connection()
         cur = conn.cursor()
         try:

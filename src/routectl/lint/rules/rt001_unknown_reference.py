@@ -14,7 +14,8 @@ anything. Checked references:
   `match.consumers` (Intent, Classification, Consumer), `cascade.checks.judge.model`
   and `cascade.escalationRates` keys (Model)
 - Experiment: `route` (Route), `candidate` (Model)
-- Consumer: `allow.intents`, `allow.classifications`
+- Consumer: `allow.intents`, `allow.classifications`; Consumer and Team:
+  `budget.thresholds[].tier` (Tier), `budget.thresholds[].route` (Route)
 - PolicyTest: `expect.routesTo`, `expect.fallbacks`, `expect.neverRoutesTo`
   (Model), `expect.route` (Route); `request.intent`, `request.classification`,
   `request.consumer`, except in cases that expect `unroutable: true` (those
@@ -134,9 +135,24 @@ def _references(source: SourceDocument) -> Iterator[tuple[Path, str, str]]:
         yield from _list(
             ("spec", "allow", "classifications"), allow.classifications, "Classification"
         )
+        yield from _budget_references(spec.budget)
+    elif kind == "Team":
+        yield from _budget_references(spec.budget)
     elif kind == "PolicyTest":
         for i, case in enumerate(spec.cases):
             yield from _case_references(("spec", "cases", i), case)
+
+
+def _budget_references(budget) -> Iterator[tuple[Path, str, str]]:
+    """A budget's downgrade targets: a tier or a route."""
+    if budget is None:
+        return
+    for i, threshold in enumerate(budget.thresholds):
+        where = ("spec", "budget", "thresholds", i)
+        if threshold.tier is not None:
+            yield (*where, "tier"), "Tier", threshold.tier
+        if threshold.route is not None:
+            yield (*where, "route"), "Route", threshold.route
 
 
 def _list(path: Path, names: list[str], kind: str) -> Iterator[tuple[Path, str, str]]:
