@@ -47,6 +47,7 @@ against local mock servers). Exit 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -66,7 +67,7 @@ from routectl.detect.lexical import LexicalEncoder
 from routectl.loader.yaml_source import load_paths
 
 ROOT = Path(__file__).resolve().parent.parent
-MT_BENCH = ROOT / "benchmarks" / "data" / "mt-bench" / "question.jsonl"
+MT_BENCH = ROOT / "benchmarks" / "data" / "mt-bench" / "question.jsonl.gz"
 POLICY = ROOT / "examples" / "policies" / "local-first"
 THREE = {"coding": "code", "math": "math", "writing": "creative-writing"}
 TARGET_ACCURACY = 0.75
@@ -75,7 +76,7 @@ TARGET_P99_MS = 1.0
 
 def questions() -> dict[str, list[dict]]:
     by_category: dict[str, list[dict]] = {}
-    for line in MT_BENCH.read_text(encoding="utf-8").splitlines():
+    for line in gzip.decompress(MT_BENCH.read_bytes()).decode("utf-8").splitlines():
         question = json.loads(line)
         by_category.setdefault(question["category"], []).append(question)
     return by_category

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from routectl.detect.lexical import MAX_CHARS, LexicalEncoder
 from routectl.loader.yaml_source import load_paths
 
 ROOT = Path(__file__).resolve().parents[2]
-MT_BENCH = ROOT / "benchmarks" / "data" / "mt-bench" / "question.jsonl"
+MT_BENCH = ROOT / "benchmarks" / "data" / "mt-bench" / "question.jsonl.gz"
 runner = CliRunner()
 
 INTENTS = """
@@ -69,7 +70,10 @@ def load(directory: Path):
 
 
 def test_fast_vectors_equal_scikit_learns_transform():
-    prompts = [json.loads(line)["turns"][0] for line in MT_BENCH.read_text().splitlines()]
+    prompts = [
+        json.loads(line)["turns"][0]
+        for line in gzip.decompress(MT_BENCH.read_bytes()).decode("utf-8").splitlines()
+    ]
     encoder = LexicalEncoder()
     matrix = encoder.fit(prompts[:40])
     for prompt in prompts[40:] + ["", "!!!", "déjà vu  x^2\tdef f():"]:
