@@ -37,6 +37,7 @@ from routectl.gateway.providers.base import (
     ProviderAdapter,
     Target,
     Translated,
+    append_turn,
     completion,
     context_length_error,
     data_url,
@@ -239,7 +240,7 @@ def messages_request(body: dict[str, Any], target: Target, stream: bool) -> dict
                 "tool_use_id": message.get("tool_call_id"),
                 "content": text_of(message.get("content")),
             }
-            _append(messages, "user", [block])
+            append_turn(messages, "user", [block])
             continue
         if role not in ("user", "assistant"):
             raise BadClientRequest(f"message role {role!r} has no Anthropic equivalent")
@@ -258,7 +259,7 @@ def messages_request(body: dict[str, Any], target: Target, stream: bool) -> dict
                     "input": arguments,
                 }
             )
-        _append(messages, role, blocks)
+        append_turn(messages, role, blocks)
 
     out: dict[str, Any] = {
         "model": target.upstream_model,
@@ -296,13 +297,6 @@ def messages_request(body: dict[str, Any], target: Target, stream: bool) -> dict
     if stream:
         out["stream"] = True
     return out
-
-
-def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if messages and messages[-1]["role"] == role:  # Anthropic alternates roles
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
 
 
 def content_blocks(content: Any) -> list[dict[str, Any]]:

@@ -248,3 +248,12 @@ JSON_TOOL = "json_answer"
 
 class BadClientRequest(Exception):
     """A request this provider's protocol cannot express; answered as a 400 to the client."""
+
+
+def append_turn(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """Add content blocks as a turn of ``role``, merged into the last turn when it is the same
+    role: Anthropic's Messages and Bedrock's Converse both require alternating roles."""
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": role, "content": blocks})

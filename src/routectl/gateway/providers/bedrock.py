@@ -45,6 +45,7 @@ from routectl.gateway.providers.base import (
     ProviderAdapter,
     Target,
     Translated,
+    append_turn,
     completion,
     context_length_error,
     data_url,
@@ -274,7 +275,7 @@ def converse_request(body: dict[str, Any], target: Target) -> dict[str, Any]:
                     "content": [{"text": text_of(message.get("content"))}],
                 }
             }
-            _append(messages, "user", [result])
+            append_turn(messages, "user", [result])
             continue
         if role not in ("user", "assistant"):
             raise BadClientRequest(f"message role {role!r} has no Bedrock equivalent")
@@ -294,7 +295,7 @@ def converse_request(body: dict[str, Any], target: Target) -> dict[str, Any]:
                     }
                 }
             )
-        _append(messages, role, blocks)
+        append_turn(messages, role, blocks)
     config: dict[str, Any] = {
         "maxTokens": body.get("max_tokens")
         or body.get("max_completion_tokens")
@@ -322,13 +323,6 @@ def converse_request(body: dict[str, Any], target: Target) -> dict[str, Any]:
         if choice is not None:
             out["toolConfig"]["toolChoice"] = choice
     return out
-
-
-def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if messages and messages[-1]["role"] == role:  # Converse alternates roles
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
 
 
 def content_blocks(content: Any) -> list[dict[str, Any]]:
