@@ -258,3 +258,124 @@ def test_skip_counts_bad_lines_and_replays_the_rest(tmp_path, policy):
     assert [e.split(": ")[0] for e in report["traffic"]["errors"]] == [f"{path}:4", f"{path}:9"]
     good = [row for n, row in enumerate(SAMPLE[:20], 2) if n not in (4, 9)]
     assert report["cost"]["total"] == pytest.approx(sum(i + 2 * o for _, i, o in good) / 1e6)
+
+
+def test_a_bad_value_past_the_sniffed_sample_is_located_not_rounded(tmp_path, policy):
+    # An engine that guesses column types from the first rows reads a later "12.5" in a
+    # column it took for integers as 13, and a later "1e3" as 1000: every value is
+    # read as text and checked, whatever the first rows looked like.
+    rows = [
+        f"2023-11-16 18:{n // 60 % 60:02d}:{n % 60:02d},{100 + n % 7},10" for n in range(30_000)
+    ]
+    path = tmp_path / "late.csv"
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens", *rows]
+    lines += ["2023-11-16 19:00:00,12.5,10", "2023-11-16 19:00:01,1e3,10"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = simulate(policy, "--traffic", path)
+    assert result.exit_code == 2, result.output
+    assert f"{path}:30002: ContextTokens: '12.5' is not a whole number" in result.stderr
+    assert f"{path}:30003: ContextTokens: '1e3' is not a whole number" in result.stderr
+
+
+def test_lines_are_counted_past_quoted_line_breaks_blank_lines_and_rejects(tmp_path, policy):
+    path = tmp_path / "shaped.csv"
+    text = (
+        "TIMESTAMP,ContextTokens,GeneratedTokens,prompt\n"  # 1
+        '2023-11-16 18:15:50,100,10,"two\nlines"\n'  # 2-3
+        "\n"  # 4
+        "2023-11-16 18:15:51,100\n"  # 5: a field short
+        "2023-11-16 18:15:52,-3,10,x\n"  # 6
+        '2023-11-16 18:15:53,100,10,"three\n\nlines"\n'  # 7-9
+        "2023-11-16 18:15:54,100,abc,y\n"  # 10
+    )
+    path.write_text(text, encoding="utf-8")
+    result = simulate(policy, "--traffic", path)
+    assert result.exit_code == 2, result.output
+    located = [
+        line.removeprefix("error: ").split(": ")[0]
+        for line in result.stderr.splitlines()
+        if str(path) in line
+    ]
+    assert located == [f"{path}:5", f"{path}:6", f"{path}:10"], result.stderr
+    assert "expected 4 fields (TIMESTAMP, ContextTokens, GeneratedTokens, prompt), found 2" in (
+        result.stderr
+    )
+
+
+def test_json_lines_problems_are_located_by_line(tmp_path, policy):
+    path = tmp_path / "t.jsonl"
+    good = '{"TIMESTAMP": "2023-11-16 18:15:50", "ContextTokens": 5, "GeneratedTokens": 2}'
+    lines = [
+        good,  # 1
+        "",  # 2
+        "[1, 2]",  # 3
+        good.replace("5,", "5.5,"),  # 4
+        good.replace('"2023-11-16 18:15:50"', '"yesterday"'),  # 5
+        good.replace("}", ', "metadata": [1]}'),  # 6
+        good,  # 7
+    ]
+    raw = ("\n".join(lines) + "\n").encode() + b'{"ContextTokens": "\xff"}\n'  # 8
+    path.write_bytes(raw)
+    report = simulate_json(policy, "--traffic", path, "--on-error", "skip")
+    assert report["requests"] == 2
+    assert report["traffic"]["skipped"] == 5
+    assert report["traffic"]["errors"] == [
+        f"{path}:3: expected a JSON object per line",
+        f"{path}:4: ContextTokens: '5.5' is not a whole number of input_tokens",
+        f"{path}:5: TIMESTAMP: unparseable timestamp 'yesterday'; expected ISO 8601 "
+        "(2023-11-16 18:17:03.97 or 2024-05-01T12:00:00Z) or epoch seconds",
+        f"{path}:6: metadata: expected a JSON object of strings",
+        f"{path}:8: not valid UTF-8; re-encode the file as UTF-8",
+    ]
+
+
+def test_parquet_rows_are_located_and_offsets_are_honoured(tmp_path, policy):
+    import duckdb
+
+    path = tmp_path / "t.parquet"
+    duckdb.connect().execute(
+        f"""COPY (SELECT * FROM (VALUES
+            ('2024-05-01T12:00:00+02:00', 5, 2),
+            ('2024-05-01 10:00:00', -1, 2),
+            ('1714557600', 5, 2)) AS t(ts, input_tokens, output_tokens))
+        TO '{path}' (FORMAT parquet)"""
+    )
+    result = simulate(policy, "--traffic", path)
+    assert result.exit_code == 2
+    assert f"{path}:2: input_tokens: negative input_tokens -1; expected >= 0" in result.stderr
+    report = simulate_json(policy, "--traffic", path, "--on-error", "skip")
+    # +02:00 is 10:00 UTC; so is the epoch second 1714557600.
+    assert report["traffic"]["start"].startswith("2024-05-01 10:00:00")
+    assert report["traffic"]["end"].startswith("2024-05-01 10:00:00")
+
+
+def test_a_bad_set_value_is_named_before_any_read(tmp_path, policy):
+    result = simulate(policy, "--traffic", CONV, "--set", "output_tokens=2.5")
+    assert result.exit_code == 2
+    assert "--set output_tokens=2.5: '2.5' is not a whole number of output_tokens" in (
+        result.stderr
+    )
+
+
+def test_traffic_is_read_by_the_engine_only():
+    """No Python parser beside the engine's: the modules that read traffic do not parse
+    CSV or JSON themselves."""
+    import ast
+
+    import routectl.simulate as package
+
+    root = Path(package.__file__).parent
+    for name in ("sources.py", "reader.py", "formats.py", "scan.py", "spark.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [node])
+            if isinstance(alias, ast.alias)
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        assert not imported & {"csv", "json", "gzip", "pyarrow"}, (name, imported)

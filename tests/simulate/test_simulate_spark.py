@@ -126,3 +126,35 @@ def test_budgets_replay_alike_on_both_engines(spark, tmp_path):
     assert round(on_spark["unroutable"]["count"]) == 16
     for key in ("budgets", "by_model", "unroutable", "cost"):
         same(on_duckdb[key], on_spark[key], key)
+
+
+def test_bad_rows_get_the_same_messages_and_counts_on_both_engines(spark, tmp_path):
+    """One declaration of the columns' checks: Spark names the same problems as DuckDB
+    (DuckDB adds the line), skips the same rows and replays the same rest."""
+    log = tmp_path / "log.jsonl"
+    lines = []
+    for n in range(200):
+        record = {"ts": f"2025-01-31T12:00:{n % 60:02d}Z", "input_tokens": 100 + n,
+                  "output_tokens": 10, "metadata": {"team": "a"}}  # fmt: skip
+        if n == 40:
+            record["input_tokens"] = 12.5
+        if n == 80:
+            record["metadata"] = "not an object"
+        if n == 120:
+            record["ts"] = "yesterday"
+        lines.append(json.dumps(record))
+    lines[150] = '{"ts": "2025-01-31T12:00:00Z", "input_tokens": 5,'
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    policy = copy_example("three-tier", tmp_path / "policy")
+    args = (policy, "--traffic", log, "--on-error", "skip")
+    on_duckdb = simulate_json(*args)
+    on_spark = simulate_json(*args, "--engine", "spark", "--spark-master", "local[2]")
+    assert on_duckdb["traffic"]["skipped"] == on_spark["traffic"]["skipped"] == 4
+    located = [e.split(": ", 1) for e in on_duckdb["traffic"]["errors"]]
+    assert [where.rsplit(":", 1)[1] for where, _ in located] == ["41", "81", "121", "151"]
+    duck_messages = sorted(message for _, message in located)
+    spark_messages = sorted(e.split(": ", 1)[1] for e in on_spark["traffic"]["errors"])
+    assert duck_messages == spark_messages
+    assert "input_tokens: '12.5' is not a whole number of input_tokens" in duck_messages
+    for key in ("requests", "by_model", "cost"):
+        same(on_duckdb[key], on_spark[key], key)

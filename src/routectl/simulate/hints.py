@@ -18,17 +18,21 @@ def unclassified_files(files: list[TrafficFile]) -> list[TrafficFile]:
     """The files that give no classification: no column, no --set, no --map."""
     import duckdb
 
-    from routectl.simulate.reader import sniff_columns
+    from routectl.simulate.formats import open_source
+    from routectl.simulate.sources import TrafficError
 
     out = []
     with duckdb.connect() as con:
-        for file in files:
+        for index, file in enumerate(files):
             if "classification" in file.constants or "classification" in file.mapping:
                 continue
             if file.location is not None:  # a glob or URI only the Spark engine reads
                 continue
-            columns = sniff_columns(con, file)
-            names = {name.lower() for name, _ in columns or []}
+            try:
+                columns = open_source(con, file, index).columns
+            except TrafficError:
+                columns = []
+            names = {name.lower() for name in columns}
             if not names & set(ALIASES["classification"]):
                 out.append(file)
     return out

@@ -1,12 +1,13 @@
-"""Scan the traffic once: parse, check and group in one DuckDB pass.
+"""Scan the traffic once: read, check and group in one engine pass.
 
-Every file is read by DuckDB (one parse) straight into ``groups``: requests
-grouped by the features that decide a route, their token class (the packed
-signs of :mod:`token_classes`), and, when a scenario needs time, the minute and
-the outage state. Each group keeps its count, token sums, a real (input,
-output) pair, its time span and how many of its rows are bad. A file with bad
-rows (or one DuckDB cannot cast) is then re-read row by row with checks that
-say which line is wrong, and the pass runs again with the good rows only.
+Every file is read by DuckDB once (see :mod:`formats`; :mod:`reader` declares
+what its columns mean and which rows are bad) straight into ``groups``: requests
+grouped by the features that decide a route, their token class (the packed signs
+of :mod:`token_classes`), and, when a scenario needs time, the minute and the
+outage state. Each group keeps its count, token sums, a real (input, output)
+pair, its time span and how many of its rows are bad. When some are, the files
+that hold them are read again with line numbers to say which (``--on-error
+fail``), or the grouping runs again without them (``skip``).
 No table of individual requests is kept in memory: when the policies draw by
 key, the typed per-request columns go to one Parquet file beside DuckDB's spill
 files, so the draws after planning read that instead of parsing the traffic again.
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from routectl.simulate.reader import RowError, describe, fast_projection, quote, read_checked
+from routectl.simulate.formats import Source, locate, open_source
+from routectl.simulate.reader import RowError, constant_problems, literal
 from routectl.simulate.sources import TrafficError, TrafficFile
 from routectl.simulate.token_classes import Condition, condition_columns
 from routectl.simulate.whatif import Outage
@@ -94,13 +96,11 @@ DIALECTS: dict[str, dict[str, str]] = {
     "duckdb": {
         "minute": "(epoch_us(ts) // 60000000) * 60",
         "micros": "epoch_us(ts)",
-        "not_object": "coalesce(json_type(try_cast(metadata AS JSON)), '') <> 'OBJECT'",
         "timestamp": "'{}'::TIMESTAMP",
     },
     "spark": {
         "minute": "(unix_micros(ts) div 60000000) * 60",
         "micros": "unix_micros(ts)",
-        "not_object": "from_json(metadata, 'map<string,string>') IS NULL",
         "timestamp": "TIMESTAMP '{}'",
     },
 }
@@ -111,78 +111,95 @@ AGGREGATES = """
 """
 
 
-def bad_filter(need_ts: bool, present: set[str], dialect: str = "duckdb") -> str:
-    parts = [
-        "input_tokens IS NULL",
-        "input_tokens < 0",
-        "output_tokens IS NULL",
-        "output_tokens < 0",
-    ]
-    if "metadata" in present:
-        parts.append(f"(metadata IS NOT NULL AND {DIALECTS[dialect]['not_object']})")
-    if need_ts:
-        parts.append("ts IS NULL")
-    return " OR ".join(parts)
-
-
 def scan(
     con: duckdb.DuckDBPyConnection, files: list[TrafficFile], plan: Plan, on_error: str
 ) -> Scanned:
     """Fill ``groups``. Timestamps are required on every row for outage windows, and for
     rate limits when the traffic has a timestamp column at all."""
-    selects: list[str] = []
+    check_constants(con, files)
+    sources = [open_source(con, file, index) for index, file in enumerate(files)]
     present: set[str] = set()
-    suspects: set[int] = set()
-    for index, file in enumerate(files):
-        described = describe(con, file)
-        try:
-            projection = fast_projection(file, index, *described) if described else None
-        except TrafficError:
-            projection = None  # the checked read names the problem, or finds none
-        if projection is None:  # cannot sniff, or a column needs checking
-            selects.append("")
-            suspects.add(index)
-        else:
-            selects.append(projection[0])
-            present |= projection[1]
-    if plan.windowed and not suspects and "timestamp" not in present:
+    for source in sources:
+        present |= source.project(need_ts=False).present
+    if plan.windowed and "timestamp" not in present:
         raise TrafficError(
             "an --outage window needs request timestamps, and the traffic has no timestamp "
             "column; name it with --map timestamp=COLUMN or drop the window"
         )
-    # Hash the files while DuckDB parses them (hashlib releases the GIL).
+    need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
+    selects = [source.project(need_ts).sql for source in sources]
+    # Hash the files while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(TrafficFile.sha256, files)
         scanned = Scanned([FileStats(f.display, "") for f in files], present)
-        checked: set[int] = set()
-        while True:
-            need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
-            for index in sorted(suspects):
-                _check(con, files, index, scanned, selects, need_ts, on_error)
-                checked.add(index)
-            present = scanned.present
-            try:
-                _group(con, selects, plan, scanned, need_ts)
-                bad = con.execute(
-                    "SELECT src FROM groups_raw GROUP BY src HAVING sum(bad) > 0"
-                ).fetchall()
-                suspects = {int(row[0]) for row in bad} - checked
-            except duckdb.Error:
-                suspects = _failing(con, selects) - checked
-                if not suspects:
-                    raise
-            if not suspects:
-                break
+        try:
+            _group(con, selects, plan, scanned)
+        except duckdb.Error as exc:
+            raise _unreadable(con, sources, selects, exc) from None
         for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
+    suspects = {
+        int(src)
+        for (src,) in con.execute(
+            "SELECT src FROM groups_raw GROUP BY src HAVING sum(bad) > 0"
+        ).fetchall()
+    }
+    suspects |= {s.index for s in sources if s.format.rejects(con, s)}
+    if suspects:
+        _set_aside(con, [sources[i] for i in sorted(suspects)], need_ts, scanned, on_error)
+        _group(con, selects, plan, scanned, good_only=True)
     if plan.prepass is not None:
         union = " UNION ALL ".join(f"({sql})" for sql in selects)
-        good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, scanned.present)})"
-        extra = plan.prepass(con, good)
+        extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
         if extra:
-            _group(con, selects, plan, scanned, need_ts, extra)
+            _group(con, selects, plan, scanned, extra, good_only=bool(suspects))
     finish(con, scanned, plan)
     return scanned
+
+
+def _unreadable(
+    con: duckdb.DuckDBPyConnection, sources: list[Source], selects: list[str], exc: Exception
+) -> TrafficError:
+    """Which file the engine could not read (a truncated gzip stream, say), and why."""
+    for source, sql in zip(sources, selects, strict=True):
+        try:
+            con.execute(f"SELECT count(COLUMNS(*)) FROM ({sql})").fetchone()
+        except duckdb.Error as error:
+            exc = error
+            first = str(error).strip().splitlines()[0]
+            return TrafficError(f"{source.file.display}: cannot read: {first}")
+    return TrafficError(f"cannot read the traffic: {str(exc).strip().splitlines()[0]}")
+
+
+def check_constants(con: duckdb.DuckDBPyConnection, files: list[TrafficFile]) -> None:
+    """A ``--set`` value is read like a column's text; a bad one stops before any read."""
+    for file in files:
+        for feature, sql in constant_problems(file):
+            problem = con.execute(f"SELECT {sql}").fetchone()[0]
+            if problem is not None:
+                value = file.constants[feature]
+                raise TrafficError(f"--set {feature}={value}: {problem.split(': ', 1)[-1]}")
+
+
+def _set_aside(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[Source],
+    need_ts: bool,
+    scanned: Scanned,
+    on_error: str,
+) -> None:
+    """Name the bad rows (``fail``: stop) or count them as skipped."""
+    errors: list[RowError] = []
+    total = 0
+    for source in sources:
+        found, count = locate(con, source, need_ts, MAX_LISTED_ERRORS - len(errors))
+        errors.extend(found)
+        total += count
+        scanned.files[source.index].skipped = count
+    if on_error == "fail":
+        raise BadTraffic(errors, total)
+    scanned.errors = errors
+    scanned.skipped = total
 
 
 def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None:
@@ -207,42 +224,24 @@ def class_keys(plan: Plan, scanned: Scanned) -> list[str]:
     ]
 
 
-def _check(
-    con: duckdb.DuckDBPyConnection,
-    files: list[TrafficFile],
-    index: int,
-    scanned: Scanned,
-    selects: list[str],
-    need_ts: bool,
-    on_error: str,
-) -> None:
-    result = read_checked(files[index], need_ts)
-    if result.errors and on_error == "fail":
-        raise BadTraffic(result.errors[:MAX_LISTED_ERRORS], result.bad_rows)
-    scanned.errors.extend(result.errors[: MAX_LISTED_ERRORS - len(scanned.errors)])
-    scanned.skipped += result.bad_rows
-    scanned.files[index].skipped = result.bad_rows
-    con.register(f"checked_{index}", result.table)
-    selects[index] = f"SELECT {index}::INTEGER AS src, * FROM checked_{index}"
-    scanned.present |= result.present
-
-
 def _group(
     con: duckdb.DuckDBPyConnection,
     selects: list[str],
     plan: Plan,
     scanned: Scanned,
-    need_ts: bool,
     extra: list[str] | None = None,
+    good_only: bool = False,
 ) -> None:
     present = scanned.present
     scanned.states = len(extra or ())
     union = " UNION ALL ".join(f"({sql})" for sql in selects)
+    if good_only:
+        union = f"SELECT * FROM ({union}) WHERE problem IS NULL"
     start = None
     if any(o.relative for o in plan.windowed):  # offsets count from the first request
         start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
     scanned.by_minute = plan.limits and "timestamp" in present
-    row = row_columns(plan, present, need_ts, scanned.by_minute, start, "duckdb", extra or [])
+    row = row_columns(plan, present, scanned.by_minute, start, "duckdb", extra or [])
     group_keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     aggregates = AGGREGATES
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
@@ -253,8 +252,8 @@ def _group(
         # spill files): reading that back costs a fraction of a second parse of JSON or
         # CSV, and memory stays flat where a table of every request would not.
         path = _staged_path(con)
-        con.execute(f"COPY ({select}) TO {quote(path)} (FORMAT parquet)")
-        select = f"SELECT * FROM read_parquet({quote(path)})"
+        con.execute(f"COPY ({select}) TO {literal(path)} (FORMAT parquet)")
+        select = f"SELECT * FROM read_parquet({literal(path)})"
     # Every request, as a view: keyed draws and --decisions-out read it after planning.
     con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {select}")
     con.execute(
@@ -276,7 +275,6 @@ def _staged_path(con: duckdb.DuckDBPyConnection) -> str:
 def row_columns(
     plan: Plan,
     present: set[str],
-    need_ts: bool,
     by_minute: bool,
     start: datetime | None,
     dialect: str,
@@ -316,20 +314,8 @@ def row_columns(
         ),
         f"{minute} AS minute",
         f"CAST({ostate} AS BIGINT) AS ostate",
-        f"({bad_filter(need_ts, present, dialect)}) AS is_bad",
+        "(problem IS NOT NULL) AS is_bad",
     ]
-
-
-def _failing(con: duckdb.DuckDBPyConnection, selects: list[str]) -> set[int]:
-    """The files whose fast read raises (a cast that fails, a line DuckDB cannot parse)."""
-    failing = set()
-    for index, sql in enumerate(selects):
-        try:
-            # count(COLUMNS(*)) touches every column, so no failing cast is pruned away.
-            con.execute(f"SELECT count(COLUMNS(*)) FROM ({sql})").fetchone()
-        except duckdb.Error:
-            failing.add(index)
-    return failing
 
 
 def _summarise(con: duckdb.DuckDBPyConnection, scanned: Scanned) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
-from routectl.simulate.reader import RowError
+from routectl.simulate.formats import SAMPLE_LINES
+from routectl.simulate.reader import Projection, RowCheck, RowError, projection
 from routectl.simulate.scan import (
     AGGREGATES,
     MAX_LISTED_ERRORS,
@@ -29,20 +31,13 @@ from routectl.simulate.scan import (
     FileStats,
     Plan,
     Scanned,
-    bad_filter,
+    check_constants,
     class_keys,
     finish,
     row_columns,
 )
-from routectl.simulate.sources import (
-    TEXT_FEATURES,
-    TrafficError,
-    TrafficFile,
-    match_columns,
-)
+from routectl.simulate.sources import TrafficError, TrafficFile
 
-_INTEGER = ("tinyint", "smallint", "int", "bigint", "byte", "short", "long", "integer")
-_NUMERIC = (*_INTEGER, "float", "double", "decimal")
 _SESSION: Any = None
 
 
@@ -85,68 +80,124 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-def _projection(file: TrafficFile, index: int, schema: Any) -> tuple[str, set[str]]:
-    """Spark SQL selecting the normalised schema from the view ``src_<index>``."""
-    types = {f.name: f.dataType.simpleString().lower() for f in schema.fields}
-    found = match_columns(file, list(types))
-    select = [f"CAST({index} AS INT) AS src"]
-    for feature in ("timestamp", "input_tokens", "output_tokens", *TEXT_FEATURES):
-        alias = "ts" if feature == "timestamp" else feature
-        if feature in file.constants:
-            value = file.constants[feature].replace("'", "''")
-            kind = {"timestamp": "TIMESTAMP", "input_tokens": "BIGINT"}.get(feature, "STRING")
-            kind = "BIGINT" if feature == "output_tokens" else kind
-            select.append(f"CAST('{value}' AS {kind}) AS {alias}")
-            continue
-        column = found.get(feature)
-        if column is None:
-            kind = "TIMESTAMP" if alias == "ts" else "STRING"
-            select.append(f"CAST(NULL AS {kind}) AS {alias}")
-            continue
-        ref = "`" + column.replace("`", "``") + "`"
-        select.append(f"{_cast(feature, ref, types[column])} AS {alias}")
-    return f"SELECT {', '.join(select)} FROM src_{index}", set(found) | set(file.constants)
+class SparkFormat:
+    """Reading one format in Spark, as text columns for :func:`reader.projection`."""
+
+    def frame(self, spark: Any, path: str) -> Any:
+        raise NotImplementedError
+
+    def texts(self, schema: Any) -> dict[str, str]:
+        return {f.name: _quote(f.name) for f in schema.fields}
+
+    def relation(self, view: str, schema: Any) -> tuple[str, RowCheck | None]:
+        return view, None
 
 
-def _cast(feature: str, ref: str, kind: str) -> str:
-    if feature == "timestamp":
-        if kind.startswith(("timestamp", "date")):
-            return f"CAST({ref} AS TIMESTAMP)"
-        if kind.startswith(_NUMERIC):
-            return f"timestamp_micros(CAST({ref} * 1000000 AS BIGINT))"
-        return f"try_cast({ref} AS TIMESTAMP)"
-    if feature in ("input_tokens", "output_tokens"):
-        # A fractional or text token count is bad (NULL, then counted as bad), as in DuckDB.
-        whole = f"try_cast({ref} AS BIGINT)"
-        if not kind.startswith(_INTEGER):
-            whole = (
-                f"CASE WHEN try_cast({ref} AS DECIMAL(38, 0)) = try_cast({ref} AS DOUBLE) "
-                f"THEN {whole} END"
-            )
-        if feature == "output_tokens":  # no usage reported: replayed as 0
-            return f"CASE WHEN {ref} IS NULL OR CAST({ref} AS STRING) = '' THEN 0 ELSE {whole} END"
-        return whole
-    if feature == "metadata" and kind.startswith(("struct", "map")):
-        return f"to_json({ref})"
-    if feature == "requires":  # one canonical text per set, as the DuckDB engine writes it
-        items = f"CAST({ref} AS ARRAY<STRING>)"
-        if not kind.startswith("array"):
-            items = f"split(regexp_replace(CAST({ref} AS STRING), '[\\\\[\\\\]\" ]', ''), ',')"
-        return (
-            f"nullif(array_join(array_sort(array_distinct(filter({items}, "
-            "x -> x IS NOT NULL AND x <> ''))), ','), '')"
-        )
-    return f"CAST({ref} AS STRING)"
-
-
-def _reader(spark: Any, file: TrafficFile) -> Any:
-    path = file.display
-    if file.format == "parquet":
-        return spark.read.parquet(path)
-    if file.format == "csv":
+class SparkCsv(SparkFormat):
+    def frame(self, spark: Any, path: str) -> Any:
         sep = "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
-        return spark.read.option("header", True).option("inferSchema", True).csv(path, sep=sep)
-    return spark.read.json(path)
+        return spark.read.option("header", True).option("inferSchema", False).csv(path, sep=sep)
+
+
+class SparkJsonLines(SparkFormat):
+    """Lines of text, each parsed once by ``from_json`` into the keys the file has."""
+
+    def frame(self, spark: Any, path: str) -> Any:
+        return spark.read.text(path)
+
+    def keys(self, spark: Any, view: str) -> list[str]:
+        rows = spark.sql(
+            f"SELECT json_object_keys(value) AS k FROM (SELECT value FROM {view} "
+            f"WHERE trim(value) LIKE '{{%' LIMIT {SAMPLE_LINES})"
+        ).collect()
+        columns: dict[str, None] = {}
+        for row in rows:
+            columns.update(dict.fromkeys(row.k or ()))
+        return list(columns)
+
+    def relation_for(self, view: str, keys: list[str]) -> tuple[str, RowCheck, dict[str, str]]:
+        fields = (
+            "struct<" + (", ".join(f"{_quote(k)}: STRING" for k in keys) or "`_`: STRING") + ">"
+        )
+        relation = (
+            f"(SELECT value AS line, from_json(value, {_string(fields)}) AS _v FROM {view} "
+            "WHERE value IS NOT NULL AND trim(value) <> '')"
+        )
+        good = "ltrim(line) LIKE '{%' AND json_object_keys(line) IS NOT NULL"
+        row_problem = RowCheck(
+            good,
+            "CASE WHEN get_json_object(line, '$') IS NULL THEN 'malformed JSON' "
+            "WHEN ltrim(line) NOT LIKE '{%' THEN 'expected a JSON object per line' END",
+            ("line",),
+        )
+        return relation, row_problem, {k: f"_v.{_quote(k)}" for k in keys}
+
+
+class SparkParquet(SparkFormat):
+    def frame(self, spark: Any, path: str) -> Any:
+        return spark.read.parquet(path)
+
+    def texts(self, schema: Any) -> dict[str, str]:
+        out = {}
+        for f in schema.fields:
+            kind = f.dataType.simpleString().lower()
+            ref = _quote(f.name)
+            if kind == "string":
+                out[f.name] = ref
+            elif kind.startswith(("struct", "map", "array")):
+                out[f.name] = f"to_json({ref})"
+            else:
+                out[f.name] = f"CAST({ref} AS STRING)"
+        return out
+
+
+SPARK_FORMATS: dict[str, SparkFormat] = {
+    "csv": SparkCsv(),
+    "jsonl": SparkJsonLines(),
+    "parquet": SparkParquet(),
+}
+
+
+def _string(text: str) -> str:
+    """A Spark SQL string literal (backslashes escape in Spark's literals)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+@dataclass
+class _Opened:
+    file: TrafficFile
+    index: int
+    relation: str
+    row_problem: RowCheck | None
+    texts: dict[str, str]
+
+    def project(self, need_ts: bool) -> Projection:
+        # Which file a row came from: a glob names many.
+        relation = f"(SELECT *, input_file_name() AS _file FROM {self.relation})"
+        return projection(
+            self.file, self.index, self.texts, relation, "spark", need_ts, self.row_problem,
+            ("_file",),
+        )  # fmt: skip
+
+
+def _open(spark: Any, file: TrafficFile, index: int) -> _Opened:
+    fmt = SPARK_FORMATS[file.format]
+    view = f"src_{index}"
+    try:
+        frame = fmt.frame(spark, file.display)
+    except Exception as exc:  # AnalysisException and friends
+        message = f"{file.display}: Spark cannot read it: {_first_line(exc)}"
+        raise TrafficError(message) from None
+    frame.createOrReplaceTempView(view)
+    if isinstance(fmt, SparkJsonLines):
+        relation, row_problem, texts = fmt.relation_for(view, fmt.keys(spark, view))
+    else:
+        (relation, row_problem), texts = fmt.relation(view, frame.schema), fmt.texts(frame.schema)
+    return _Opened(file, index, relation, row_problem, texts)
 
 
 def _local_files(file: TrafficFile) -> list[str]:
@@ -164,92 +215,82 @@ def scan(
     master: str | None,
 ) -> Scanned:
     """Fill DuckDB's ``groups`` (and, for keyed draws, keep ``staged`` in Spark)."""
+    check_constants(con, files)
     spark = session(master)
-    selects, present = [], set()
+    opened = []
     for index, file in enumerate(files):
         if not _is_remote(file.display) and not _local_files(file):
             raise TrafficError(f"{file.display}: no such traffic file")
-        try:
-            frame = _reader(spark, file)
-        except Exception as exc:  # AnalysisException and friends
-            message = f"{file.display}: Spark cannot read it: {_first_line(exc)}"
-            raise TrafficError(message) from None
-        frame.createOrReplaceTempView(f"src_{index}")
-        sql, found = _projection(file, index, frame.schema)
-        selects.append(sql)
-        present |= found
+        opened.append(_open(spark, file, index))
+    present: set[str] = set()
+    for source in opened:
+        present |= source.project(need_ts=False).present
     if plan.windowed and "timestamp" not in present:
         raise TrafficError(
             "an --outage window needs request timestamps, and the traffic has no timestamp "
             "column; name it with --map timestamp=COLUMN or drop the window"
         )
-    scanned = Scanned([FileStats(f.display, _sha256(f)) for f in files], present)
     need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
-    union = " UNION ALL ".join(f"({sql})" for sql in selects)
+    scanned = Scanned([FileStats(f.display, _sha256(f)) for f in files], present)
+    union = " UNION ALL ".join(f"({source.project(need_ts).sql})" for source in opened)
+    spark.sql(union).createOrReplaceTempView("traffic")
     start = None
     if any(o.relative for o in plan.windowed):
-        start = spark.sql(f"SELECT CAST(min(ts) AS TIMESTAMP_NTZ) FROM ({union})").first()[0]
+        start = spark.sql("SELECT CAST(min(ts) AS TIMESTAMP_NTZ) FROM traffic").first()[0]
     scanned.by_minute = plan.limits and "timestamp" in present
-    row = row_columns(plan, present, need_ts, scanned.by_minute, start, "spark")
-    staged = spark.sql(f"SELECT {', '.join(row)} FROM ({union})")
-    # Keyed draws read the traffic again after planning (as the DuckDB engine does).
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
-    staged.createOrReplaceTempView("staged")
-    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
-    grouped = spark.sql(
-        f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
-    )
-    _to_duckdb(con, grouped, "groups_raw")
-    bad = con.execute("SELECT src, sum(bad) FROM groups_raw GROUP BY src HAVING sum(bad) > 0")
-    bad_rows = bad.fetchall()
-    if bad_rows:
-        errors = [
-            RowError(
-                files[int(src)].display,
-                0,
-                f"{int(count)} bad row(s): missing or negative token counts, unparseable "
-                "timestamps or metadata that is not a JSON object (the DuckDB engine names "
-                "each line)",
-            )
-            for src, count in bad_rows
-        ]
-        total = sum(int(count) for _, count in bad_rows)
+    bad = spark.sql(
+        "SELECT src, count(*) AS n FROM traffic WHERE problem IS NOT NULL GROUP BY src"
+    ).collect()
+    if bad:
+        # The engine names each problem and the file; lines are the DuckDB engine's to give.
+        rows = spark.sql(
+            "SELECT _file, problem FROM traffic WHERE problem IS NOT NULL "
+            f"LIMIT {MAX_LISTED_ERRORS}"
+        ).collect()
+        errors = [RowError(row._file or files[0].display, None, row.problem) for row in rows]
+        total = sum(int(row.n) for row in bad)
         if on_error == "fail":
             raise BadTraffic(errors, total)
-        scanned.errors = errors[:MAX_LISTED_ERRORS]
+        scanned.errors = errors
         scanned.skipped = total
-        for src, count in bad_rows:
-            scanned.files[int(src)].skipped = int(count)
-        # Token sums and representatives come from the good rows only.
-        staged = staged.where("NOT is_bad")
-        staged.createOrReplaceTempView("staged")
-        grouped = spark.sql(
-            f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
-        )
-        _to_duckdb(con, grouped, "groups_raw")
+        for row in bad:
+            scanned.files[int(row.src)].skipped = int(row.n)
+        spark.sql("SELECT * FROM traffic WHERE problem IS NULL").createOrReplaceTempView("traffic")
+    _stage_and_group(con, spark, plan, scanned, start, [])
     if plan.prepass is not None:
         # Budgets replay their consumers' requests in time order on the driver (DuckDB);
         # what they say about each request is grouped by in Spark like the token classes.
-        good = f"SELECT * FROM ({union}) WHERE NOT ({bad_filter(False, present, 'spark')})"
+        good = "SELECT * FROM traffic WHERE problem IS NULL"
         if "consumer" in present:
             good += " AND consumer IS NOT NULL"
         _to_duckdb(con, spark.sql(good), "budget_rows")
         extra = plan.prepass(con, "SELECT * FROM budget_rows")
         con.execute("DROP TABLE budget_rows")
         if extra:
-            row = row_columns(plan, present, need_ts, scanned.by_minute, start, "spark", extra)
-            staged = spark.sql(f"SELECT {', '.join(row)} FROM ({union})")
-            if scanned.skipped:
-                staged = staged.where("NOT is_bad")
-            staged.createOrReplaceTempView("staged")
-            scanned.states = len(extra)
-            keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
-            grouped = spark.sql(
-                f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
-            )
-            _to_duckdb(con, grouped, "groups_raw")
+            _stage_and_group(con, spark, plan, scanned, start, extra)
     finish(con, scanned, plan)
     return scanned
+
+
+def _stage_and_group(
+    con: duckdb.DuckDBPyConnection,
+    spark: Any,
+    plan: Plan,
+    scanned: Scanned,
+    start: Any,
+    extra: list[str],
+) -> None:
+    """Per-request columns as ``staged`` (keyed draws read it again), grouped into
+    DuckDB's ``groups_raw``."""
+    row = row_columns(plan, scanned.present, scanned.by_minute, start, "spark", extra)
+    spark.sql(f"SELECT {', '.join(row)} FROM traffic").createOrReplaceTempView("staged")
+    scanned.states = len(extra)
+    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
+    grouped = spark.sql(
+        f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
+    )
+    _to_duckdb(con, grouped, "groups_raw")
 
 
 def regroup(con: duckdb.DuckDBPyConnection, sql: str) -> None:
