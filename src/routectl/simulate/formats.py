@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from routectl.simulate.reader import Projection, RowCheck, RowError, literal, projection
-from routectl.simulate.sources import TrafficError, TrafficFile
+from routectl.simulate.sources import TrafficError, TrafficFile, match_columns
 
 SAMPLE_LINES = 20_480  # lines whose keys name a JSON-lines file's columns
 
@@ -225,19 +225,22 @@ class JsonLines(Format):
         return Source(file, index, self, list(columns), read)
 
     def texts(self, source: Source) -> dict[str, str]:
-        return {name: f"_v[{i}]" for i, name in enumerate(source.columns, 1)}
+        return {name: f"_v[{i}]" for i, name in enumerate(_used(source), 1)}
 
     def relation(self, source: Source, numbered: bool) -> tuple[str, RowCheck | None]:
-        paths = ", ".join(literal("$." + _json_key(name)) for name in source.columns)
+        # Only the keys that name a feature are extracted (a decision log has many more).
+        paths = ", ".join(literal("$." + _json_key(name)) for name in _used(source))
         values = f"try(json_extract_string(line, [{paths}]))" if paths else "try(json(line))"
         ordinal = "row_number() OVER () AS _ordinal, 0 AS _before, " if numbered else ""
         lines = f"(SELECT {ordinal}line FROM {source.read})"
         relation = (
-            f"(SELECT *, {values} AS _v FROM {lines} WHERE line IS NOT NULL AND trim(line) <> '')"
+            f"(SELECT *, {values} AS _v FROM {lines} "
+            "WHERE line IS NOT NULL AND (line LIKE '{%' OR trim(line) <> ''))"
         )
         # Extraction fails (NULL) on malformed JSON; valid JSON that is not an object
         # extracts nothing, so the line must also start an object.
-        good = "_v IS NOT NULL AND ltrim(line) LIKE '{%'"
+        # (line LIKE first: trimming copies the line, and most lines need no trim.)
+        good = "_v IS NOT NULL AND (line LIKE '{%' OR ltrim(line) LIKE '{%')"
         problem = (
             "CASE WHEN _v IS NULL THEN 'malformed JSON' "
             "WHEN ltrim(line) NOT LIKE '{%' THEN 'expected a JSON object per line' END"
@@ -271,6 +274,12 @@ class Parquet(Format):
             return source.read, None
         read = source.read.removesuffix(")") + ", file_row_number=true)"
         return f"(SELECT file_row_number + 1 AS _ordinal, 0 AS _before, * FROM {read})", None
+
+
+def _used(source: Source) -> list[str]:
+    """The file's columns that name a feature, in the file's order."""
+    used = set(match_columns(source.file, source.columns).values())
+    return [name for name in source.columns if name in used]
 
 
 def _as_text(ref: str, kind: str) -> str:
