@@ -14,6 +14,7 @@ One small class per format on a shared base (what :mod:`spark` does for Spark):
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,8 +308,9 @@ def open_source(con: duckdb.DuckDBPyConnection, file: TrafficFile, index: int) -
     return FORMATS[file.format].open(con, file, index)
 
 
-def rejected_count(con: duckdb.DuckDBPyConnection, source: Source) -> int:
-    return len(source.format.rejects(con, source))
+def has_rejects(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
+    """Whether the reader set lines of the file aside (cheap: naming them reads it again)."""
+    return bool(_rejected(con, f"rejects_{source.index}"))
 
 
 def locate(
@@ -326,9 +328,9 @@ def locate(
     skipped = sorted({line for line, _ in rejects} | set(blank))
     located = [(line, message) for line, message in rejects]
     for ordinal, before, problem in rows:
-        line = fmt.line(int(ordinal), int(before))
+        base = line = fmt.line(int(ordinal), int(before))
         while True:  # the row's line, once the unnumbered lines before it are counted
-            moved = fmt.line(int(ordinal), int(before)) + _count_upto(skipped, line)
+            moved = base + bisect.bisect_right(skipped, line)
             if moved == line:
                 break
             line = moved
@@ -336,9 +338,3 @@ def locate(
     located.sort()
     errors = [RowError(source.file.display, line, message) for line, message in located[:limit]]
     return errors, int(total) + len(rejects)
-
-
-def _count_upto(lines: list[int], upto: int) -> int:
-    import bisect
-
-    return bisect.bisect_right(lines, upto)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from routectl.simulate.formats import Source, locate, open_source
+from routectl.simulate.formats import Source, has_rejects, locate, open_source
 from routectl.simulate.reader import RowError, constant_problems, literal
 from routectl.simulate.sources import TrafficError, TrafficFile
 from routectl.simulate.token_classes import Condition, condition_columns
@@ -144,7 +144,7 @@ def scan(
             "SELECT src FROM groups_raw GROUP BY src HAVING sum(bad) > 0"
         ).fetchall()
     }
-    suspects |= {s.index for s in sources if s.format.rejects(con, s)}
+    suspects |= {s.index for s in sources if has_rejects(con, s)}
     if suspects:
         _set_aside(con, [sources[i] for i in sorted(suspects)], need_ts, scanned, on_error)
         _group(con, selects, plan, scanned, good_only=True)
