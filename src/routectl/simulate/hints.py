@@ -11,39 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from routectl.simulate.sources import ALIASES, TrafficFile
+from routectl.simulate.scan import FileStats
 
 
-def unclassified_files(files: list[TrafficFile]) -> list[TrafficFile]:
-    """The files that give no classification: no column, no --set, no --map."""
-    import duckdb
+def warnings(report: dict[str, Any], files: list[FileStats]) -> list[dict[str, Any]]:
+    """Warnings for the report: ``{"code", "requests", "message", "fix"}``.
 
-    from routectl.simulate.formats import open_source
-    from routectl.simulate.sources import TrafficError
-
-    out = []
-    with duckdb.connect() as con:
-        for index, file in enumerate(files):
-            if "classification" in file.constants or "classification" in file.mapping:
-                continue
-            if file.location is not None:  # a glob or URI only the Spark engine reads
-                continue
-            try:
-                columns = open_source(con, file, index).columns
-            except TrafficError:
-                columns = []
-            names = {name.lower() for name in columns}
-            if not names & set(ALIASES["classification"]):
-                out.append(file)
-    return out
-
-
-def warnings(report: dict[str, Any], files: list[TrafficFile]) -> list[dict[str, Any]]:
-    """Warnings for the report: ``{"code", "requests", "message", "fix"}``."""
-    missing = {f.display for f in unclassified_files(files)}
-    if not missing:
-        return []
-    count = sum(f["requests"] for f in report["traffic"]["files"] if f["path"] in missing)
+    ``files``: what the scan found in each file (a column, a --map or a --set)."""
+    count = sum(f.requests for f in files if "classification" not in f.features)
     if not count:
         return []
     total = report["requests"]

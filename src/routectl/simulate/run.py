@@ -106,7 +106,7 @@ def run(args: SimulateArgs, head: Any, base: Any | None, base_ref: Any, step: Pr
     }
     gates = Gates(args.max_cost_increase, args.fail_on_unroutable, args.max_shift)
     report = build(result, policies, sources, scenario, gates, escalation)
-    report["warnings"] = hints.warnings(report, files)
+    report["warnings"] = hints.warnings(report, result.files)
     return report
 
 

@@ -60,6 +60,7 @@ class FileStats:
     sha256: str
     requests: int = 0
     skipped: int = 0
+    features: frozenset[str] = frozenset()  # what the file gives: columns and --set values
 
 
 @dataclass
@@ -118,9 +119,8 @@ def scan(
     rate limits when the traffic has a timestamp column at all."""
     check_constants(con, files)
     sources = [open_source(con, file, index) for index, file in enumerate(files)]
-    present: set[str] = set()
-    for source in sources:
-        present |= source.project(need_ts=False).present
+    given = [frozenset(source.project(need_ts=False).present) for source in sources]
+    present: set[str] = set().union(*given)
     if plan.windowed and "timestamp" not in present:
         raise TrafficError(
             "an --outage window needs request timestamps, and the traffic has no timestamp "
@@ -131,9 +131,16 @@ def scan(
     # Hash the files while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(TrafficFile.sha256, files)
-        scanned = Scanned([FileStats(f.display, "") for f in files], present)
+        stats = [FileStats(f.display, "", features=g) for f, g in zip(files, given, strict=True)]
+        scanned = Scanned(stats, present)
         try:
-            _group(con, selects, plan, scanned)
+            # Budgets first: what they say of each request is grouped by in the one pass
+            # that also counts the bad rows (the budget pass reads good rows only).
+            extra = None
+            if plan.prepass is not None:
+                union = " UNION ALL ".join(f"({sql})" for sql in selects)
+                extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
+            _group(con, selects, plan, scanned, extra)
         except duckdb.Error as exc:
             raise _unreadable(con, sources, selects, exc) from None
         for stats, digest in zip(scanned.files, digests, strict=True):
@@ -147,12 +154,7 @@ def scan(
     suspects |= {s.index for s in sources if has_rejects(con, s)}
     if suspects:
         _set_aside(con, [sources[i] for i in sorted(suspects)], need_ts, scanned, on_error)
-        _group(con, selects, plan, scanned, good_only=True)
-    if plan.prepass is not None:
-        union = " UNION ALL ".join(f"({sql})" for sql in selects)
-        extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
-        if extra:
-            _group(con, selects, plan, scanned, extra, good_only=bool(suspects))
+        _group(con, selects, plan, scanned, extra, good_only=True)
     finish(con, scanned, plan)
     return scanned
 

@@ -222,16 +222,18 @@ def scan(
         if not _is_remote(file.display) and not _local_files(file):
             raise TrafficError(f"{file.display}: no such traffic file")
         opened.append(_open(spark, file, index))
-    present: set[str] = set()
-    for source in opened:
-        present |= source.project(need_ts=False).present
+    given = [frozenset(source.project(need_ts=False).present) for source in opened]
+    present: set[str] = set().union(*given)
     if plan.windowed and "timestamp" not in present:
         raise TrafficError(
             "an --outage window needs request timestamps, and the traffic has no timestamp "
             "column; name it with --map timestamp=COLUMN or drop the window"
         )
     need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
-    scanned = Scanned([FileStats(f.display, _sha256(f)) for f in files], present)
+    stats = [
+        FileStats(f.display, _sha256(f), features=g) for f, g in zip(files, given, strict=True)
+    ]
+    scanned = Scanned(stats, present)
     union = " UNION ALL ".join(f"({source.project(need_ts).sql})" for source in opened)
     spark.sql(union).createOrReplaceTempView("traffic")
     start = None
@@ -257,7 +259,7 @@ def scan(
         for row in bad:
             scanned.files[int(row.src)].skipped = int(row.n)
         spark.sql("SELECT * FROM traffic WHERE problem IS NULL").createOrReplaceTempView("traffic")
-    _stage_and_group(con, spark, plan, scanned, start, [])
+    extra: list[str] = []
     if plan.prepass is not None:
         # Budgets replay their consumers' requests in time order on the driver (DuckDB);
         # what they say about each request is grouped by in Spark like the token classes.
@@ -267,8 +269,7 @@ def scan(
         _to_duckdb(con, spark.sql(good), "budget_rows")
         extra = plan.prepass(con, "SELECT * FROM budget_rows")
         con.execute("DROP TABLE budget_rows")
-        if extra:
-            _stage_and_group(con, spark, plan, scanned, start, extra)
+    _stage_and_group(con, spark, plan, scanned, start, extra)
     finish(con, scanned, plan)
     return scanned
 
