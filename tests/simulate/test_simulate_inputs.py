@@ -349,6 +349,47 @@ def test_parquet_rows_are_located_and_offsets_are_honoured(tmp_path, policy):
     assert report["traffic"]["end"].startswith("2024-05-01 10:00:00")
 
 
+def test_a_named_time_zone_is_converted_not_dropped(tmp_path, policy):
+    # "12:00 Europe/Berlin" is 10:00 UTC in May; it was read as 12:00, its zone dropped.
+    path = write_csv(
+        tmp_path / "zoned.csv",
+        AZURE_HEADER,
+        [("2024-05-01 12:00:00 Europe/Berlin", 5, 2), ("2024-05-01 10:30:00 UTC", 5, 2)],
+    )
+    report = simulate_json(policy, "--traffic", path)
+    assert report["traffic"]["start"].startswith("2024-05-01 10:00:00")
+    assert report["traffic"]["end"].startswith("2024-05-01 10:30:00")
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ("null", "expected a JSON object per line"),
+        ("{}", "missing input_tokens"),
+        ('{"ContextTokens": 1, "ContextTokens": 2, "GeneratedTokens": 1}', None),
+        ("42", "expected a JSON object per line"),
+    ],
+)
+def test_every_json_line_shape_is_judged_alike_wherever_it_is(tmp_path, policy, shape, message):
+    # A line far into a large file is judged as it would be on line 2: the faster read
+    # a clean file gets must not let a shape through that the line-by-line read refuses.
+    records = [json.dumps(r) for r in azure_records()] * 60  # 24,000 lines
+    records.insert(20_000, shape)
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(records) + "\n", encoding="utf-8")
+    report = simulate_json(
+        policy, "--traffic", path, "--on-error", "skip", "--set", "output_tokens=1"
+    )
+    if message is None:  # a key given twice: the line is read as the line reader reads it
+        assert report["traffic"]["skipped"] == 0
+        assert report["requests"] == 24_001
+        return
+    assert report["requests"] == 24_000
+    assert report["traffic"]["skipped"] == 1
+    assert report["traffic"]["errors"][0].startswith(f"{path}:20001: ")
+    assert message in report["traffic"]["errors"][0]
+
+
 def test_a_bad_set_value_is_named_before_any_read(tmp_path, policy):
     result = simulate(policy, "--traffic", CONV, "--set", "output_tokens=2.5")
     assert result.exit_code == 2

@@ -32,11 +32,12 @@ SPELLING: dict[str, dict[str, str]] = {
             "'[ \t]*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[ \t]*')"
         ),
         "bigint": "try_cast({x} AS BIGINT)",
-        # Naive text is UTC. A TIMESTAMP cast is quick but ignores a "+02:00", so text
-        # that may end in an offset goes through TIMESTAMPTZ (the connection's time zone
-        # is UTC); a bare date ("2024-05-01") takes that way too, to the same result.
+        # Naive text is UTC. A TIMESTAMP cast is quick but drops a "+02:00" or a zone
+        # name ("Europe/Berlin", "UTC"), so text that may end in either goes through
+        # TIMESTAMPTZ (the connection's time zone is UTC); a bare date ("2024-05-01")
+        # takes that way too, to the same result.
         "iso_time": (
-            "coalesce(CASE WHEN NOT regexp_matches({x}, '[+-][0-9:]+ *$')"
+            "coalesce(CASE WHEN NOT regexp_matches({x}, '[+-][0-9:]+ *$|[/A-SU-Ya-su-y]')"
             " THEN try_cast({x} AS TIMESTAMP) END, "
             "CAST(try_cast({x} AS TIMESTAMPTZ) AS TIMESTAMP))"
         ),
