@@ -254,7 +254,13 @@ def _group(
         # spill files): reading that back costs a fraction of a second parse of JSON or
         # CSV, and memory stays flat where a table of every request would not.
         path = _staged_path(con)
-        con.execute(f"COPY ({select}) TO {literal(path)} (FORMAT parquet)")
+        # In any order: every later pass groups or joins it (the writers then run in
+        # parallel). Line numbers come from numbered re-reads, never from this file.
+        con.execute("SET preserve_insertion_order = false")
+        try:
+            con.execute(f"COPY ({select}) TO {literal(path)} (FORMAT parquet)")
+        finally:
+            con.execute("RESET preserve_insertion_order")
         select = f"SELECT * FROM read_parquet({literal(path)})"
     # Every request, as a view: keyed draws and --decisions-out read it after planning.
     con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {select}")
