@@ -97,3 +97,35 @@ def test_consumer_rate_limits_refuse_like_a_429_per_minute(tmp_path):
     reasons = {(r["kind"], r["reason"]): r["requests"] for r in report["unroutable"]["reasons"]}
     assert reasons == {("rate_limited", "consumer app is over its rate limit of 2 rpm"): 3}
     assert round(sum(m["requests"] for m in report["by_model"])) == 3
+
+
+def test_a_json_line_the_quick_reader_refuses_leaves_the_budget_replay_unchanged(tmp_path):
+    # A malformed line makes the JSON reader refuse the file midway through the budget
+    # pass; the file is read again line by line, the line skipped, the rest replayed.
+    expected = replay(tmp_path)
+    write_policy(tmp_path / "policy", POLICY)
+    lines = [
+        json.dumps(
+            {
+                "ts": f"2026-12-07 10:{i // 60:02d}:{i % 60:02d}",
+                "consumer": "app",
+                "request_id": f"r{i}",
+                "input_tokens": 20000,
+                "output_tokens": 1000,
+            }
+        )  # fmt: skip
+        for i in range(100)
+    ]
+    lines.insert(50, '{"ts": "2026-12-07 10:00:50", "consumer": "app",')
+    traffic = tmp_path / "traffic.jsonl"
+    traffic.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["simulate", str(tmp_path / "policy"), "--traffic", str(traffic), "--format", "json"]
+    result = runner.invoke(app, [*args, "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["traffic"]["errors"] == [f"{traffic}:51: malformed JSON"]
+    assert report["budgets"] == expected["budgets"]
+    assert report["by_model"] == expected["by_model"]
+    failed = runner.invoke(app, args)
+    assert failed.exit_code == 2
+    assert f"{traffic}:51: malformed JSON" in failed.stderr

@@ -4,8 +4,11 @@ One small class per format on a shared base (what :mod:`spark` does for Spark):
 
 * CSV/TSV: DuckDB's CSV reader with every field as text; a line it cannot parse
   (wrong field count, invalid UTF-8) is kept in a rejects table with its line;
-* JSON lines: the file as lines of text, each parsed once by DuckDB's JSON
-  functions into the keys the file has, so a malformed line is one bad row;
+* JSON lines: DuckDB's JSON reader, each key that names a feature as text. It
+  refuses a whole file for one malformed line (or a line that is not an object, a
+  key given twice, invalid UTF-8), so such a file, and any file with bad rows, is
+  read *exactly*: as lines of text, each parsed by DuckDB's JSON functions, where
+  a malformed line is one bad row with its line number;
 * Parquet: the typed columns, rendered as text.
 
 :mod:`reader` declares what the text means. The scan only counts bad rows;
@@ -41,6 +44,9 @@ class Source:
     columns: list[str]
     read: str  # the file's read call, its dialect pinned
     types: dict[str, str] = field(default_factory=dict)  # column -> type, when typed
+    # False: a quicker read that refuses the whole file rather than name a bad line
+    # (:class:`JsonLines`); the scan then sets it and reads the file again.
+    exact: bool = True
 
     def project(self, need_ts: bool, numbered: bool = False) -> Projection:
         return self.format.project(self, need_ts, numbered)
@@ -223,12 +229,18 @@ class JsonLines(Format):
         columns: dict[str, None] = {}
         for (keys,) in rows:
             columns.update(dict.fromkeys(keys))
-        return Source(file, index, self, list(columns), read)
+        source = Source(file, index, self, list(columns), read)
+        source.exact = not _used(source)  # no key to read: only the lines are left
+        return source
 
     def texts(self, source: Source) -> dict[str, str]:
+        if not source.exact:
+            return {name: quote_name(name) for name in _used(source)}
         return {name: f"_v[{i}]" for i, name in enumerate(_used(source), 1)}
 
     def relation(self, source: Source, numbered: bool) -> tuple[str, RowCheck | None]:
+        if not (numbered or source.exact):
+            return self._quick(source)
         # Only the keys that name a feature are extracted (a decision log has many more).
         paths = ", ".join(literal("$." + _json_key(name)) for name in _used(source))
         values = f"try(json_extract_string(line, [{paths}]))" if paths else "try(json(line))"
@@ -247,6 +259,21 @@ class JsonLines(Format):
             "WHEN ltrim(line) NOT LIKE '{%' THEN 'expected a JSON object per line' END"
         )
         return relation, RowCheck(good, problem, ("_v", "line"))
+
+    def _quick(self, source: Source) -> tuple[str, RowCheck]:
+        """The used keys as text columns, by the JSON reader (a fifth quicker than
+        parsing lines, and it fails, not skips, on a line it cannot read)."""
+        used = _used(source)
+        columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in used)
+        read = (
+            f"read_json({literal(str(source.file.path))}, format='newline_delimited', "
+            f"records=true, auto_detect=false, columns={{{columns}}})"
+        )
+        # The reader gives a row of NULLs for a line of `null`, which the exact read
+        # calls no object: such a row (or `{}`) sends the file to the exact read.
+        empty = " AND ".join(f"{quote_name(name)} IS NULL" for name in used)
+        problem = "CASE WHEN _empty THEN 'no key on this line' END"
+        return read, RowCheck("NOT _empty", problem, (f"({empty}) AS _empty",))
 
     def rejects(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[tuple[int, str]]:
         messages = {"INVALID ENCODING": "not valid UTF-8; re-encode the file as UTF-8"}

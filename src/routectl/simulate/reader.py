@@ -171,7 +171,8 @@ class RowError:
 
 @dataclass(frozen=True)
 class RowCheck:
-    """A row the format itself cannot read: SQL over the source columns ``uses``."""
+    """A row the format itself cannot read: SQL over ``uses``, the source's columns (or
+    expressions of them) the inner layer passes on."""
 
     good: str
     problem: str

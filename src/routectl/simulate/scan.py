@@ -127,22 +127,12 @@ def scan(
             "column; name it with --map timestamp=COLUMN or drop the window"
         )
     need_ts = bool(plan.windowed) or (plan.limits and "timestamp" in present)
-    selects = [source.project(need_ts).sql for source in sources]
     # Hash the files while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
         digests = pool.map(TrafficFile.sha256, files)
         stats = [FileStats(f.display, "", features=g) for f, g in zip(files, given, strict=True)]
         scanned = Scanned(stats, present)
-        try:
-            # Budgets first: what they say of each request is grouped by in the one pass
-            # that also counts the bad rows (the budget pass reads good rows only).
-            extra = None
-            if plan.prepass is not None:
-                union = " UNION ALL ".join(f"({sql})" for sql in selects)
-                extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
-            _group(con, selects, plan, scanned, extra)
-        except duckdb.Error as exc:
-            raise _unreadable(con, sources, selects, exc) from None
+        extra = _read(con, sources, plan, scanned, need_ts)
         for stats, digest in zip(scanned.files, digests, strict=True):
             stats.sha256 = digest
     suspects = {
@@ -153,10 +143,42 @@ def scan(
     }
     suspects |= {s.index for s in sources if has_rejects(con, s)}
     if suspects:
+        for index in suspects:  # what is bad, and what is left, is the exact read's to say
+            sources[index].exact = True
         _set_aside(con, [sources[i] for i in sorted(suspects)], need_ts, scanned, on_error)
+        selects = [source.project(need_ts).sql for source in sources]
         _group(con, selects, plan, scanned, extra, good_only=True)
     finish(con, scanned, plan)
     return scanned
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[Source],
+    plan: Plan,
+    scanned: Scanned,
+    need_ts: bool,
+) -> list[str] | None:
+    """The budget pass, if any, then the one grouping pass; returns the budget states.
+    A file its quicker reader refuses is read again exactly, where a line it could not
+    read is a bad row like any other."""
+    while True:
+        selects = [source.project(need_ts).sql for source in sources]
+        try:
+            # Budgets first: what they say of each request is grouped by in the one pass
+            # that also counts the bad rows (the budget pass reads good rows only).
+            extra = None
+            if plan.prepass is not None:
+                union = " UNION ALL ".join(f"({sql})" for sql in selects)
+                extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
+            _group(con, selects, plan, scanned, extra)
+            return extra
+        except duckdb.Error as exc:
+            quick = [source for source in sources if not source.exact]
+            if not quick:
+                raise _unreadable(con, sources, selects, exc) from None
+            for source in quick:
+                source.exact = True
 
 
 def _unreadable(
@@ -198,7 +220,7 @@ def _set_aside(
         errors.extend(found)
         total += count
         scanned.files[source.index].skipped = count
-    if on_error == "fail":
+    if on_error == "fail" and total:  # (a quick read's suspect may be good after all)
         raise BadTraffic(errors, total)
     scanned.errors = errors
     scanned.skipped = total
