@@ -421,6 +421,13 @@ def part_two(rows: int, sample: int, cache: Path, work: Path, routectl: str, spa
     return missed
 
 
+def entry_point() -> str:
+    """The installed ``routectl`` script beside this interpreter: a version manager's shim
+    on PATH (pyenv's is a shell script that execs pyenv) would add its own start-up."""
+    beside = Path(sys.executable).with_name("routectl")
+    return str(beside) if beside.exists() else shutil.which("routectl") or "routectl"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -437,7 +444,7 @@ def main() -> None:
     parser.add_argument("--keyed-only", action="store_true", help="Skip part 1 (the Azure trace).")
     args = parser.parse_args()
 
-    routectl = shutil.which("routectl") or "routectl"
+    routectl = entry_point()
     work = Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     try:
         missed = [] if args.keyed_only else part_one(args.rows, args.keep, work, routectl)
