@@ -162,35 +162,24 @@ def run_pass(
     rows_sql: str,
     policy: Policy,
     starting: Mapping[str, float],
+    present: set[str],
 ) -> SidePass:
-    """Replay the budgeted consumers' requests of ``rows_sql`` (good rows with a timestamp)."""
+    """Replay the budgeted consumers' requests of ``rows_sql`` (good rows, the scan's
+    normalised columns) in time order; ``present``: the features the traffic gives."""
     budgeted = {n: c for n, c in policy.consumers.items() if c.budgets or c.rpm or c.tpm}
+    if "consumer" not in present or "timestamp" not in present:
+        budgeted = {}  # no request names a consumer, or none says when it came
     names = ", ".join("'" + n.replace("'", "''") + "'" for n in sorted(budgeted))
-    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({rows_sql})").fetchall()}
-    if "consumer" not in present or "ts" not in present:
-        budgeted = {}
-    wanted = (
-        "intent",
-        "classification",
-        "language",
-        "metadata",
-        "request_id",
-        "session",
-        "requires",
-        "requested_model",
-    )
-    columns = ", ".join(c if c in present else f"NULL::VARCHAR AS {c}" for c in wanted)
-    cached = "coalesce(cached_tokens, 0)" if "cached_tokens" in present else "0"
     iso = "strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')"
     rows = []
     if budgeted:
+        # Cached input is not a traffic feature: every request is charged at full price.
         rows = con.execute(
             f"""
             SELECT consumer, epoch_us(ts), intent, classification, language, metadata,
-                   input_tokens, output_tokens, request_id, session, {cached}, {iso},
+                   input_tokens, output_tokens, request_id, session, 0, {iso},
                    requires, requested_model
-            FROM (SELECT consumer, ts, input_tokens, output_tokens, {columns},
-                  {cached} AS cached_tokens FROM ({rows_sql}))
+            FROM ({rows_sql})
             WHERE consumer IN ({names}) AND ts IS NOT NULL
             ORDER BY ts
             """

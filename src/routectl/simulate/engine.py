@@ -142,10 +142,14 @@ def _replay(
     budgeted = [label for label, p in policies.items() if budgets.has_budgets(p)]
     passes: dict[str, budgets.SidePass] = {}
 
-    def budget_prepass(con: duckdb.DuckDBPyConnection, rows_sql: str) -> list[str]:
+    def budget_prepass(
+        con: duckdb.DuckDBPyConnection, rows_sql: str, present: set[str]
+    ) -> list[str]:
         step("replaying budgets in time order")
         for label in budgeted:
-            passes[label] = budgets.run_pass(con, rows_sql, policies[label], starting_spend)
+            passes[label] = budgets.run_pass(
+                con, rows_sql, policies[label], starting_spend, present
+            )
         return [passes[label].case_sql for label in budgeted]
 
     windowed = [o for o in outages if o.windowed]
@@ -282,7 +286,6 @@ Unit = tuple[int, int, dict[str, Decision]]  # uid, fid, the drawn decision per 
 def _group_units(con: duckdb.DuckDBPyConnection, plans: dict[tuple[str, int], Any]) -> list[Unit]:
     """No request ids or sessions in the trace: one unit per group. A consumer-sticky draw
     is still the gateway's own, drawn here once per group (the consumer is a feature)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE groups AS SELECT *, fid AS uid FROM groups")
     units: list[Unit] = []
     for fid, consumer in con.execute("SELECT DISTINCT fid, consumer FROM groups").fetchall():
         drawn = {}

@@ -30,8 +30,7 @@ def binding_minutes(
     con: duckdb.DuckDBPyConnection, policies: dict[str, Policy], legs_by_key: LegsByKey
 ) -> set[int]:
     """Minutes in which some limit might bind, from an upper bound of the demand."""
-    caps: dict[str, tuple[int | None, int | None]] = {}
-    reach: list[tuple[str, int, int]] = []
+    reach: list[tuple[str, int, int, int, int]] = []
     for (side, uid, ostate), (shares, _) in legs_by_key.items():
         policy = policies[side]
         entities = set()
@@ -44,24 +43,21 @@ def binding_minutes(
                 if provider.rpm or provider.tpm:
                     entities.add((f"{side}:provider:{provider.name}", provider.rpm, provider.tpm))
         for key, rpm, tpm in entities:
-            caps[key] = (rpm, tpm)
-            reach.append((key, uid, ostate))
+            reach.append((key, uid, ostate, rpm or 0, tpm or 0))
     if not reach:
         return set()
-    tables.create(
-        con, "reach", (("entity", "VARCHAR"), ("uid", "BIGINT"), ("ostate", "BIGINT")), reach
-    )
-    minutes = set()
-    for key, minute, n, tokens in con.execute(
+    columns = (("entity", "VARCHAR"), ("uid", "BIGINT"), ("ostate", "BIGINT"))
+    tables.create(con, "reach", (*columns, ("rpm", "BIGINT"), ("tpm", "BIGINT")), reach)
+    rows = con.execute(
         """
-        SELECT r.entity, g.minute, sum(g.n), sum(g.tin + g.tout)
-        FROM groups g JOIN reach r USING (uid, ostate) GROUP BY ALL
+        SELECT DISTINCT minute FROM (
+            SELECT g.minute FROM groups g JOIN reach r USING (uid, ostate)
+            GROUP BY r.entity, g.minute, r.rpm, r.tpm
+            HAVING (r.rpm > 0 AND sum(g.n) > r.rpm) OR (r.tpm > 0 AND sum(g.tin + g.tout) > r.tpm)
+        )
         """
-    ).fetchall():
-        rpm, tpm = caps[key]
-        if (rpm and n > rpm) or (tpm and tokens > tpm):
-            minutes.add(int(minute))
-    return minutes
+    ).fetchall()
+    return {int(minute) for (minute,) in rows}
 
 
 def collapse_minutes(con: duckdb.DuckDBPyConnection, keep: set[int]) -> None:

@@ -87,9 +87,10 @@ class Plan:
     windowed: list[Outage]  # outages with a window: one bit each in ``ostate``
     limits: bool  # group by minute (when the traffic has timestamps)
     with_keys: bool  # the policies draw per key: keep request ids and sessions per request
-    # Given the good rows (SQL), per-row SQL expressions to group by as well (b0, b1, …):
-    # the budget pass of routectl.simulate.budgets, which must see every row in order.
-    prepass: Callable[[duckdb.DuckDBPyConnection, str], list[str]] | None = None
+    # Given the good rows (SQL) and the features the traffic gives, per-row SQL
+    # expressions to group by as well (b0, b1, …): the budget pass of
+    # routectl.simulate.budgets, which must see every row in order.
+    prepass: Callable[[duckdb.DuckDBPyConnection, str, set[str]], list[str]] | None = None
 
 
 # What the engines spell differently; everything else is SQL both DuckDB and Spark run.
@@ -170,7 +171,8 @@ def _read(
             extra = None
             if plan.prepass is not None:
                 union = " UNION ALL ".join(f"({sql})" for sql in selects)
-                extra = plan.prepass(con, f"SELECT * FROM ({union}) WHERE problem IS NULL")
+                good = f"SELECT * FROM ({union}) WHERE problem IS NULL"
+                extra = plan.prepass(con, good, scanned.present)
             _group(con, selects, plan, scanned, extra)
             return extra
         except duckdb.Error as exc:
@@ -229,12 +231,15 @@ def _set_aside(
 def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None:
     """Totals from ``groups_raw``, then ``groups``: the same with a feature group id."""
     _summarise(con, scanned)
-    # A dense id per distinct routing-relevant tuple: the unit planned once per policy.
+    # A dense id per distinct routing-relevant tuple: the unit planned once per policy
+    # (``fid``), and the unit counted (``uid``): the same, unless keyed draws split it.
     keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
-        SELECT * EXCLUDE (bad), dense_rank() OVER (ORDER BY {keys}) AS fid FROM groups_raw
+        SELECT *, fid AS uid FROM (
+            SELECT * EXCLUDE (bad), dense_rank() OVER (ORDER BY {keys}) AS fid FROM groups_raw
+        )
         """
     )
     con.execute("DROP TABLE groups_raw")

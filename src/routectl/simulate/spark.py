@@ -267,7 +267,7 @@ def scan(
         if "consumer" in present:
             good += " AND consumer IS NOT NULL"
         _to_duckdb(con, spark.sql(good), "budget_rows")
-        extra = plan.prepass(con, "SELECT * FROM budget_rows")
+        extra = plan.prepass(con, "SELECT * FROM budget_rows", present)
         con.execute("DROP TABLE budget_rows")
     _stage_and_group(con, spark, plan, scanned, start, extra)
     finish(con, scanned, plan)
