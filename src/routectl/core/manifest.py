@@ -13,7 +13,11 @@ The JSON Schema in ``schemas/`` is generated from these models
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Sequence
@@ -65,7 +69,8 @@ class Spec(BaseModel):
 
     Numbers and booleans are Strict*: ``rank: "1"`` or ``openWeight: "yes"`` is
     an error here exactly as it is in the JSON Schema editors validate against.
-    A field's docstring is its description in the JSON Schema (editors show it).
+    A field's docstring is its description in the JSON Schema (editors show it):
+    see :func:`describe_fields`.
     """
 
     model_config = ConfigDict(
@@ -74,7 +79,6 @@ class Spec(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,  # defaults pass the same canonicalising validators
-        use_attribute_docstrings=True,
         field_title_generator=field_title,
     )
 
@@ -885,7 +889,6 @@ class _Document(BaseModel):
         extra="forbid",
         frozen=True,
         populate_by_name=True,
-        use_attribute_docstrings=True,
         field_title_generator=field_title,
     )
 
@@ -978,7 +981,13 @@ Document = Annotated[
     | PolicyTest,
     Field(discriminator="kind"),
 ]
-DOCUMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Document)
+
+
+@functools.cache
+def document_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Document)
+
+
 KINDS: tuple[str, ...] = (
     "Provider",
     "Model",
@@ -1058,11 +1067,55 @@ def fields_at(kind: Any, path: Sequence[str | int]) -> list[str] | None:
 
 def parse_document(data: Any) -> Any:
     """Validate one plain document (dicts/lists) into its typed model."""
-    return DOCUMENT_ADAPTER.validate_python(data)
+    return document_adapter().validate_python(data)
+
+
+@functools.cache
+def describe_fields() -> None:
+    """Give every field its attribute docstring as its description, and rebuild the
+    models so the JSON Schema carries them. Pydantic can read the docstrings as each
+    class is made (``use_attribute_docstrings``), but that reads this module's source
+    once per class, a twentieth of a second of every command's start-up; only the
+    schema needs them. The same rule as pydantic's: a field's docstring is the string
+    right after its annotation, in the class that declares it; an explicit
+    ``Field(description=...)`` wins."""
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        own = docs.setdefault(node.name, {})
+        for stmt, following in zip(node.body, node.body[1:], strict=False):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                own[stmt.target.id] = inspect.cleandoc(following.value.value)
+    models = [
+        value
+        for value in globals().values()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel
+    ]
+    for model in models:
+        for name, field in model.model_fields.items():
+            declared = next(
+                (k for k in model.__mro__ if name in k.__dict__.get("__annotations__", {})), model
+            )
+            doc = docs.get(declared.__name__, {}).get(name)
+            if field.description is None and doc is not None:
+                field.description = doc
+    for _ in range(2):  # twice: a model may name one defined after it
+        for model in models:
+            model.model_rebuild(force=True)
+    document_adapter.cache_clear()
 
 
 def json_schema() -> dict[str, Any]:
-    schema = DOCUMENT_ADAPTER.json_schema(by_alias=True)
+    describe_fields()
+    schema = document_adapter().json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://routectl.dev/schemas/routectl.schema.json"
     schema["title"] = "routectl manifest document"
