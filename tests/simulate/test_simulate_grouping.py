@@ -173,3 +173,83 @@ def test_grouped_replay_equals_planning_every_request(tmp_path, seed):
     assert got_shadow == pytest.approx(dict(shadow), rel=1e-9)
     arms = {(e["experiment"], e["arm"]): e["requests"] for e in report["experiments"]}
     assert ("try-eu", "candidate") in arms
+
+
+TIES = """
+apiVersion: routectl.dev/v1
+kind: Provider
+metadata: {name: p}
+spec: {baseUrl: "https://p.example", jurisdiction: DE}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: a-dear}
+spec: {provider: p, upstreamModel: a, contextWindow: 3000, maxOutputTokens: 3000,
+       pricing: {input: 2.0, output: 2.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: b-twin}
+spec: {provider: p, upstreamModel: b, contextWindow: 2000, maxOutputTokens: 2000,
+       pricing: {input: 1.0, output: 1.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: c-cheap}
+spec: {provider: p, upstreamModel: c, contextWindow: 1000, maxOutputTokens: 1000,
+       pricing: {input: 1.0, output: 1.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Model
+metadata: {name: d-cross}
+spec: {provider: p, upstreamModel: d, contextWindow: 3000, maxOutputTokens: 3000,
+       pricing: {input: 0.5, output: 3.0}}
+---
+apiVersion: routectl.dev/v1
+kind: Route
+metadata: {name: cheapest}
+spec:
+  strategy: cheapest
+  targets: [TARGETS]
+"""
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [
+        "{model: a-dear}, {model: b-twin}, {model: c-cheap}, {model: d-cross}",
+        "{model: a-dear}, {model: b-twin}, {model: c-cheap}",  # nothing else marks a tie
+    ],
+)
+def test_token_conditions_separate_every_plan_at_ties_and_limits(tmp_path, targets):
+    # Costs tie at zero tokens, where a-dear wins by name though it costs more
+    # everywhere else; b-twin and c-cheap always tie; d-cross crosses them all; three
+    # context windows bound the same form. Requests that agree on every condition
+    # must get the same plan, at the limits and at the ties too.
+    import duckdb
+
+    from routectl.simulate.token_classes import conditions
+
+    policy = policy_from_text(tmp_path / "p", TIES.replace("TARGETS", targets))
+    conds = conditions([policy])
+    edges = [0, 1, 2, 999, 1000, 1001, 1999, 2000, 2001, 2999, 3000, 3001]
+    pairs = [(i, o) for i in edges for o in edges]
+    values = ", ".join(f"({i}, {o})" for i, o in pairs)
+    columns = ", ".join(f"({c.sql})::TINYINT" for c in conds)
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"SELECT input_tokens, output_tokens, {columns} "
+            f"FROM (VALUES {values}) AS t(input_tokens, output_tokens)"
+        )
+        .fetchall()
+    )
+    plans: dict[tuple, set] = defaultdict(set)
+    for i, o, *key in rows:
+        route_plan = plan(policy, Request(input_tokens=i, output_tokens=o))
+        shape = tuple((arm.primary, arm.fallbacks) for arm in route_plan.arms)
+        plans[tuple(key)].add((route_plan.routable, shape))
+    assert all(len(found) == 1 for found in plans.values()), plans
+    assert len({shape for found in plans.values() for shape in found}) > 3
+    # One count for the three windows; no sign for the twins, one for a-dear's ties.
+    assert len(conds) <= 6, [c.sql for c in conds]
