@@ -271,8 +271,6 @@ def _group(
         start = con.execute(f"SELECT min(ts) FROM ({union})").fetchone()[0]
     scanned.by_minute = plan.limits and "timestamp" in present
     row = row_columns(plan, present, scanned.by_minute, start, "duckdb", extra or [])
-    group_keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
-    aggregates = AGGREGATES
     scanned.staged = plan.with_keys and bool({"request_id", "session"} & present)
     select = f"SELECT {', '.join(row)} FROM ({union})"
     if scanned.staged:
@@ -291,13 +289,22 @@ def _group(
         select = f"SELECT * FROM read_parquet({literal(path)})"
     # Every request, as a view: keyed draws and --decisions-out read it after planning.
     con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS {select}")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE groups_raw AS
-        SELECT src, {group_keys}, minute, ostate, {aggregates}
-        FROM staged GROUP BY ALL
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE groups_raw AS {grouped(plan, scanned)}")
+
+
+def grouped(plan: Plan, scanned: Scanned) -> str:
+    """``staged`` grouped into ``groups_raw``'s rows. A key that cannot vary (a feature the
+    traffic lacks, the minute or outage state when no scenario needs them) is set once,
+    not grouped by: every key costs every row."""
+    constant = {f: "CAST(NULL AS STRING)" for f in ROUTE_FEATURES if f not in scanned.present}
+    if not scanned.by_minute:
+        constant["minute"] = "CAST(-1 AS BIGINT)"
+    if not plan.windowed:
+        constant["ostate"] = "CAST(0 AS BIGINT)"
+    keys = ["src", *ROUTE_FEATURES, *class_keys(plan, scanned), "minute", "ostate"]
+    columns = [f"{constant[k]} AS {k}" if k in constant else k for k in keys]
+    varying = [k for k in keys if k not in constant]
+    return f"SELECT {', '.join(columns)}, {AGGREGATES} FROM staged GROUP BY {', '.join(varying)}"
 
 
 def _staged_path(con: duckdb.DuckDBPyConnection) -> str:

@@ -24,16 +24,14 @@ import duckdb
 from routectl.simulate.formats import SAMPLE_LINES
 from routectl.simulate.reader import Projection, RowCheck, RowError, projection
 from routectl.simulate.scan import (
-    AGGREGATES,
     MAX_LISTED_ERRORS,
-    ROUTE_FEATURES,
     BadTraffic,
     FileStats,
     Plan,
     Scanned,
     check_constants,
-    class_keys,
     finish,
+    grouped,
     row_columns,
 )
 from routectl.simulate.sources import TrafficError, TrafficFile
@@ -287,11 +285,7 @@ def _stage_and_group(
     row = row_columns(plan, scanned.present, scanned.by_minute, start, "spark", extra)
     spark.sql(f"SELECT {', '.join(row)} FROM traffic").createOrReplaceTempView("staged")
     scanned.states = len(extra)
-    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
-    grouped = spark.sql(
-        f"SELECT src, {keys}, minute, ostate, {AGGREGATES} FROM staged GROUP BY ALL"
-    )
-    _to_duckdb(con, grouped, "groups_raw")
+    _to_duckdb(con, spark.sql(grouped(plan, scanned)), "groups_raw")
 
 
 def regroup(con: duckdb.DuckDBPyConnection, sql: str) -> None:
