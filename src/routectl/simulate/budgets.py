@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +95,8 @@ def read_spend(source: str, token: str | None = None) -> dict[str, float]:
     """
     try:
         if source.startswith(("http://", "https://")):
+            import urllib.request  # only here: ssl and http cost every replay's start-up
+
             url = (
                 source
                 if source.rstrip("/").endswith("/spend")

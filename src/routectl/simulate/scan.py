@@ -233,7 +233,9 @@ def finish(con: duckdb.DuckDBPyConnection, scanned: Scanned, plan: Plan) -> None
     _summarise(con, scanned)
     # A dense id per distinct routing-relevant tuple: the unit planned once per policy
     # (``fid``), and the unit counted (``uid``): the same, unless keyed draws split it.
-    keys = ", ".join([*ROUTE_FEATURES, *class_keys(plan, scanned)])
+    # (A feature the traffic lacks is NULL throughout: it orders nothing.)
+    given = [f for f in ROUTE_FEATURES if f in scanned.present]
+    keys = ", ".join([*given, *class_keys(plan, scanned)]) or "NULL"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE groups AS
