@@ -354,7 +354,14 @@ def test_a_named_time_zone_is_converted_not_dropped(tmp_path, policy):
     path = write_csv(
         tmp_path / "zoned.csv",
         AZURE_HEADER,
-        [("2024-05-01 12:00:00 Europe/Berlin", 5, 2), ("2024-05-01 10:30:00 UTC", 5, 2)],
+        [
+            ("2024-05-01 12:00:00 Europe/Berlin", 5, 2),
+            ("2024-05-01 10:30:00 UTC", 5, 2),
+            # read without their zones, these would be hours before 10:00
+            ("2024-05-01 05:15:00 EST", 5, 2),
+            ("2024-05-01T05:20:00-05:00", 5, 2),
+            ("2024-05-01 05:25-05", 5, 2),
+        ],
     )
     report = simulate_json(policy, "--traffic", path)
     assert report["traffic"]["start"].startswith("2024-05-01 10:00:00")

@@ -32,13 +32,16 @@ SPELLING: dict[str, dict[str, str]] = {
             "'[ \t]*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[ \t]*')"
         ),
         "bigint": "try_cast({x} AS BIGINT)",
-        # Naive text is UTC. A TIMESTAMP cast is quick but drops a "+02:00" or a zone
-        # name ("Europe/Berlin", "UTC"), so text that may end in either goes through
-        # TIMESTAMPTZ (the connection's time zone is UTC); a bare date ("2024-05-01")
-        # takes that way too, to the same result.
+        # Naive text is UTC. A TIMESTAMP cast is quick but drops an offset ("+02:00",
+        # "-05") or a zone name (" Europe/Berlin", " EST"), so text that may carry
+        # one (a "+" or "/", a "-" or a space after the time's ":", a space and no
+        # time) goes through TIMESTAMPTZ (the connection's time zone is UTC). Plain
+        # tests, not a regular expression: this runs on every row.
         "iso_time": (
-            "coalesce(CASE WHEN NOT regexp_matches({x}, '[+-][0-9:]+ *$|[/A-SU-Ya-su-y]')"
-            " THEN try_cast({x} AS TIMESTAMP) END, "
+            "coalesce(CASE WHEN NOT (contains({x}, '+') OR contains({x}, '/') "
+            "OR {x} LIKE '%:%-%' OR {x} LIKE '%:% %' "
+            "OR (contains({x}, ' ') AND NOT contains({x}, ':'))) "
+            "THEN try_cast({x} AS TIMESTAMP) END, "
             "CAST(try_cast({x} AS TIMESTAMPTZ) AS TIMESTAMP))"
         ),
         "epoch_time": "CAST(to_timestamp(try_cast({x} AS DOUBLE)) AS TIMESTAMP)",
@@ -88,10 +91,10 @@ def _tokens(feature: str, blank_is_zero: bool) -> Column:
     negative = f"'{{column}}: negative {feature} ' || CAST({{v}} AS STRING) || '; expected >= 0'"
     not_whole = "'{column}: ''' || {x} || ''' is not a whole number of " + feature + "'"
     missing = f"'{{column}}: missing {feature}; expected a whole number >= 0'"
+    # Text that is the number's own rendering ("812") is whole without the pattern test.
+    value = "CASE WHEN CAST({bigint} AS STRING) = {x} THEN {bigint} WHEN {whole} THEN {bigint} END"
     if blank_is_zero:  # the gateway logs no output count when the upstream reported none
-        value = f"CASE WHEN {_BLANK} THEN 0 WHEN {{whole}} THEN {{bigint}} END"
-    else:
-        value = "CASE WHEN {whole} THEN {bigint} END"
+        value = f"CASE WHEN {_BLANK} THEN 0 ELSE {value} END"
     checks = (("{v} >= 0", None), ("{v} < 0", negative), (_BLANK, missing), ("true", not_whole))
     return Column(value, "{v} >= 0", checks)
 
