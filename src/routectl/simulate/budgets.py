@@ -30,8 +30,9 @@ crossing are all given the state before it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,20 @@ class SpendError(Exception):
     """A starting spend that cannot be read (the message says where and why)."""
 
 
+# The scan's normalised columns the pass reads (the Spark engine sends only these).
+COLUMNS = (
+    "consumer", "ts", "intent", "classification", "language", "metadata", "input_tokens",
+    "output_tokens", "request_id", "session", "requires", "requested_model",
+)  # fmt: skip
+
+
+def metered(policy: Policy) -> dict[str, ConsumerInfo]:
+    """The consumers whose requests the budget pass replays: a budget or a rate limit."""
+    return {n: c for n, c in policy.consumers.items() if c.budgets or c.rpm or c.tpm}
+
+
 def has_budgets(policy: Policy) -> bool:
-    return any(c.budgets or c.rpm or c.tpm for c in policy.consumers.values())
+    return bool(metered(policy))
 
 
 @dataclass
@@ -167,15 +180,15 @@ def run_pass(
 ) -> SidePass:
     """Replay the budgeted consumers' requests of ``rows_sql`` (good rows, the scan's
     normalised columns) in time order; ``present``: the features the traffic gives."""
-    budgeted = {n: c for n, c in policy.consumers.items() if c.budgets or c.rpm or c.tpm}
+    budgeted = metered(policy)
     if "consumer" not in present or "timestamp" not in present:
         budgeted = {}  # no request names a consumer, or none says when it came
     names = ", ".join("'" + n.replace("'", "''") + "'" for n in sorted(budgeted))
     iso = "strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')"
-    rows = []
+    rows: Iterator[tuple[Any, ...]] = iter(())
     if budgeted:
         # Cached input is not a traffic feature: every request is charged at full price.
-        rows = con.execute(
+        cursor = con.execute(
             f"""
             SELECT consumer, epoch_us(ts), intent, classification, language, metadata,
                    input_tokens, output_tokens, request_id, session, 0, {iso},
@@ -184,11 +197,14 @@ def run_pass(
             WHERE consumer IN ({names}) AND ts IS NOT NULL
             ORDER BY ts
             """
-        ).fetchall()
+        )
+        rows = _streamed(cursor)  # a batch at a time: memory stays flat with the rows
     bounds = _boundaries(policy)
     buckets: dict[str, float] = {}
-    if rows:
-        first = rows[0][1] / 1e6
+    first_row = next(rows, None)
+    if first_row is not None:
+        rows = itertools.chain([first_row], rows)
+        first = first_row[1] / 1e6
         for budget in policy.budgets.values():
             if starting.get(budget.key):
                 bucket = window(budget, first).charge
@@ -309,6 +325,11 @@ def run_pass(
                     )
     result.case_sql = _case_sql(intervals)
     return result
+
+
+def _streamed(cursor: duckdb.DuckDBPyConnection, size: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    while batch := cursor.fetchmany(size):
+        yield from batch
 
 
 def _case_sql(intervals: Mapping[str, list[tuple[int, int]]]) -> str:

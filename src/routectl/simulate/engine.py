@@ -158,7 +158,8 @@ def _replay(
     drawing = any(_draws_anything(p) for p in policies.values())
     conds = conditions(policies.values())
     prepass = budget_prepass if budgeted else None
-    plan = scan.Plan(conds, windowed, limited, drawing, prepass)
+    metered = frozenset(name for label in budgeted for name in budgets.metered(policies[label]))
+    plan = scan.Plan(conds, windowed, limited, drawing, prepass, metered)
     if engine.name == "spark":
         from routectl.simulate import spark
 

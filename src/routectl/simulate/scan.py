@@ -91,6 +91,7 @@ class Plan:
     # expressions to group by as well (b0, b1, …): the budget pass of
     # routectl.simulate.budgets, which must see every row in order.
     prepass: Callable[[duckdb.DuckDBPyConnection, str, set[str]], list[str]] | None = None
+    metered: frozenset[str] = frozenset()  # the consumers whose requests the prepass reads
 
 
 # What the engines spell differently; everything else is SQL both DuckDB and Spark run.

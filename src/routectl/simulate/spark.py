@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from routectl.simulate import budgets
 from routectl.simulate.formats import SAMPLE_LINES
 from routectl.simulate.reader import Projection, RowCheck, RowError, projection
 from routectl.simulate.scan import (
@@ -261,9 +262,10 @@ def scan(
     if plan.prepass is not None:
         # Budgets replay their consumers' requests in time order on the driver (DuckDB);
         # what they say about each request is grouped by in Spark like the token classes.
-        good = "SELECT * FROM traffic WHERE problem IS NULL"
-        if "consumer" in present:
-            good += " AND consumer IS NOT NULL"
+        # Only the metered consumers' requests, and only the columns the pass reads, travel.
+        names = ", ".join(_string(name) for name in sorted(plan.metered)) or "NULL"
+        columns = ", ".join(budgets.COLUMNS)
+        good = f"SELECT {columns} FROM traffic WHERE problem IS NULL AND consumer IN ({names})"
         _to_duckdb(con, spark.sql(good), "budget_rows")
         extra = plan.prepass(con, "SELECT * FROM budget_rows", present)
         con.execute("DROP TABLE budget_rows")
