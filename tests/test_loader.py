@@ -264,3 +264,25 @@ def test_load_errors_give_the_same_exit_code_in_json_format(tmp_path):
     path.write_bytes(CASES[0][1])
     assert run("test", str(path), "--format", "json").exit_code == Exit.USAGE
     assert run("test", str(path), "--format", "text").exit_code == Exit.USAGE
+
+
+def test_a_policy_outside_git_has_no_revision_and_inside_it_has_head(tmp_path):
+    from routectl.loader.git_source import head_revision, inside_work_tree
+
+    outside = tmp_path / "plain" / "policy"
+    outside.mkdir(parents=True)
+    assert not inside_work_tree(outside)
+    assert head_revision(outside) is None
+    repo = tmp_path / "repo"
+    (repo / "policy").mkdir(parents=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+    (repo / "policy" / "a.yaml").write_text("x: 1\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "c"], check=True, env=env)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert inside_work_tree(repo / "policy")
+    assert head_revision(repo / "policy") == head

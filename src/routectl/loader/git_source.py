@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from routectl.loader.yaml_source import (
     IGNORE_FILE,
     MANIFEST_SUFFIXES,
@@ -41,6 +39,8 @@ class GitSourceError(Exception):
 
 def load_at_revision(path: str | Path, ref: str) -> tuple[LoadResult, PolicyRef]:
     """Load the manifests under ``path`` as committed at ``ref``."""
+    import git  # here, not at import: a directory given as a base needs no git
+
     target = Path(path).resolve()
     try:
         repo = git.Repo(
@@ -85,11 +85,22 @@ def load_at_revision(path: str | Path, ref: str) -> tuple[LoadResult, PolicyRef]
 
 def head_revision(path: str | Path) -> str | None:
     """The commit sha of the working tree's HEAD, or None outside git."""
+    if not inside_work_tree(path):
+        return None  # no need to load gitpython to learn that
+    import git
+
     try:
         repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
         return repo.head.commit.hexsha
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return None
+
+
+def inside_work_tree(path: str | Path) -> bool:
+    """Whether ``path`` or a directory above it holds a ``.git`` (a directory, or the file
+    a worktree or submodule has): where gitpython would look for a repository."""
+    start = Path(path).resolve()
+    return any((directory / ".git").exists() for directory in (start, *start.parents))
 
 
 def load_ref_or_path(spec: str, policy_path: str | Path) -> tuple[LoadResult, PolicyRef]:

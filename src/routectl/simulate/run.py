@@ -116,13 +116,13 @@ def _prices(loaded: Any) -> dict[str, str | None]:
 
 def _head_source(path: str, loaded: Any) -> PolicySource:
     """The working tree: its HEAD revision, and whether the policy differs from it."""
-    import git
-
     from routectl.loader.git_source import head_revision
 
     revision = head_revision(path)
     dirty = None
     if revision is not None:
+        import git
+
         try:
             repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
             relative = Path(path).resolve().relative_to(Path(repo.working_dir).resolve())
