@@ -92,9 +92,12 @@ def _tokens(feature: str, blank_is_zero: bool) -> Column:
     not_whole = "'{column}: ''' || {x} || ''' is not a whole number of " + feature + "'"
     missing = f"'{{column}}: missing {feature}; expected a whole number >= 0'"
     # Text that is the number's own rendering ("812") is whole without the pattern test.
-    value = "CASE WHEN CAST({bigint} AS STRING) = {x} THEN {bigint} WHEN {whole} THEN {bigint} END"
+    # (Tested first: the blank test trims every row's text, the rendering test does not.)
+    canonical = "WHEN CAST({bigint} AS STRING) = {x} THEN {bigint}"
+    whole = "WHEN {whole} THEN {bigint}"
+    value = f"CASE {canonical} {whole} END"
     if blank_is_zero:  # the gateway logs no output count when the upstream reported none
-        value = f"CASE WHEN {_BLANK} THEN 0 ELSE {value} END"
+        value = f"CASE {canonical} WHEN {_BLANK} THEN 0 {whole} END"
     checks = (("{v} >= 0", None), ("{v} < 0", negative), (_BLANK, missing), ("true", not_whole))
     return Column(value, "{v} >= 0", checks)
 
