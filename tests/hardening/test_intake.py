@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gateway.conftest import APP_KEY, read_log, route
+from routectl.gateway.intake import MAX_JSON_DEPTH
 from routectl.store.sqlite import SqliteStore
 
 CHAIN = route(targets="[{model: m-a}]", fallback="{chain: [m-b]}")
@@ -23,7 +24,7 @@ def _deep(levels: int) -> bytes:
     return f'{{"model": "auto", "messages": {messages}, "user_data": {deep}}}'.encode()
 
 
-@pytest.mark.parametrize("levels", [256, 300, 1000])
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH + 1, 300, 1000])
 def test_deep_json_is_a_logged_400_not_a_500(configure, gateway, mock, tmp_path, levels):
     gateway.await_revision(configure(CHAIN))
     response = gateway.client.post(
@@ -32,7 +33,7 @@ def test_deep_json_is_a_logged_400_not_a_500(configure, gateway, mock, tmp_path,
         headers={"authorization": f"Bearer {APP_KEY}", "x-request-id": f"deep-{levels}"},
     )
     assert response.status_code == 400
-    assert "255 levels" in response.json()["error"]["message"]
+    assert f"{MAX_JSON_DEPTH} levels" in response.json()["error"]["message"]
     (record,) = read_log(tmp_path / "decisions.jsonl", 1)
     assert record["status"] == 400 and record["request_id"] == f"deep-{levels}"
     assert mock["p-a"].received == []
@@ -41,9 +42,26 @@ def test_deep_json_is_a_logged_400_not_a_500(configure, gateway, mock, tmp_path,
 def test_json_as_deep_as_can_be_forwarded_is_forwarded(configure, gateway, mock):
     gateway.await_revision(configure(CHAIN))
     response = gateway.client.post(
-        "/v1/chat/completions", content=_deep(255), headers={"authorization": f"Bearer {APP_KEY}"}
+        "/v1/chat/completions",
+        content=_deep(MAX_JSON_DEPTH),
+        headers={"authorization": f"Bearer {APP_KEY}"},
     )
     assert response.status_code == 200
+
+
+def test_the_depth_limit_is_what_the_installed_orjson_encodes():
+    """The limit moved between orjson releases (255 in 3.8, 254 in 3.13): it is measured."""
+    import orjson
+
+    def nested(levels):
+        value = []
+        for _ in range(levels - 1):
+            value = [value]
+        return value
+
+    orjson.dumps(nested(MAX_JSON_DEPTH))
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(nested(MAX_JSON_DEPTH + 1))
 
 
 def test_oversized_headers_are_refused_before_they_are_echoed_or_logged(

@@ -9,8 +9,8 @@ Order matters, and is the order of :meth:`routectl.gateway.app.GatewayApp.chat`:
 3. the caller authenticates *before* the body is read, so a caller without a key cannot
    make the gateway buffer 32 MiB;
 4. the JSON body is parsed no deeper than it can be re-encoded (:data:`MAX_JSON_DEPTH`):
-   orjson parses 1,024 levels but encodes only 255, and a body the gateway cannot forward
-   is the client's error (400), not the gateway's (500).
+   orjson parses 1,024 levels but encodes fewer (255 in 3.8, 254 in 3.13), and a body the
+   gateway cannot forward is the client's error (400), not the gateway's (500).
 """
 
 from __future__ import annotations
@@ -25,8 +25,29 @@ from routectl.gateway.features import BadRequest
 # Browsers send ~1-2 KB; OpenAI SDKs less. Past 32 KiB of header bytes a request is refused.
 MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADER_COUNT = 100
+
+
+def _encodable_depth() -> int:
+    """How deep orjson.dumps nests containers. Measured, not assumed: the limit moved
+    between orjson releases, and a constant that overstates it lets a body through intake
+    that the gateway then cannot forward."""
+    low, high = 1, 1024  # low encodes; the answer is below high
+    while high - low > 1:
+        middle = (low + high) // 2
+        value: list = []
+        for _ in range(middle - 1):
+            value = [value]
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            high = middle
+        else:
+            low = middle
+    return low
+
+
 # orjson.dumps refuses containers nested deeper than this; parse no deeper.
-MAX_JSON_DEPTH = 255
+MAX_JSON_DEPTH = _encodable_depth()
 
 _SINGULAR = frozenset((b"authorization", b"x-api-key", b"x-request-id", b"content-length"))
 _ROUTING_PREFIX = b"x-routectl-"
